@@ -1,0 +1,44 @@
+# Dual-Rerank. `make run` and `make test` each set up .venv first, so either works on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv run test test-all lint typecheck imports serve clean-data help
+
+help:
+	@echo "make run    - set up .venv and run the whole pipeline on the default world, then print the results"
+	@echo "make test   - set up .venv and run the test suite (what CI runs)"
+	@echo "make lint   - ruff + mypy + import-linter"
+	@echo "make serve  - serve the packaged Best-of-N reranker with BentoML"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/dvc repro
+	$(BIN)/dualrerank summary
+
+test: venv
+	$(BIN)/pytest -m "not slow" -q
+
+test-all: venv
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check src tests flows
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+serve: venv
+	$(BIN)/bentoml serve
+
+clean-data:
+	rm -rf data/raw data/processed data/models data/reports data/checkpoints

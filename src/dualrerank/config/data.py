@@ -1,0 +1,43 @@
+"""``data`` and ``validate`` sections: where the logs come from and what a valid table is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dualrerank.config.base import check
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """The business objective, as weights on logged feedback.
+
+    ``item``: per-item reward = sum of weight x feedback column (click, watch_time, label_*);
+    ``page``: request-level columns (satisfaction, reformulated). Page utility =
+    sum over slots of the item part + the page part.
+    """
+
+    item: dict[str, float] = field(default_factory=lambda: {"watch_time": 1 / 60, "click": 0.0})
+    page: dict[str, float] = field(default_factory=lambda: {"satisfaction": 2.0, "reformulated": -2.0})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: Literal["world", "parquet", "svmlight"] = "world"
+    path: str | None = None  # input file (parquet/csv) or folder (svmlight) for non-world sources
+    val_fraction: float = 0.1  # non-world sources; the world uses its own request counts
+    test_fraction: float = 0.1
+    max_candidates: int = 64
+    reward: RewardWeights = field(default_factory=RewardWeights)
+
+    def __post_init__(self) -> None:
+        check(self.source == "world" or self.path is not None, f"data.path is required for source {self.source!r}")
+        check(0 < self.val_fraction < 1 and 0 < self.test_fraction < 1, "split fractions must be in (0, 1)")
+        check(self.val_fraction + self.test_fraction < 1, "val_fraction + test_fraction must be < 1")
+        check(self.max_candidates >= 2, "max_candidates must be >= 2")
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    min_candidates: int = 2
+    max_examples: int = 5  # example request ids per failed expectation in the report

@@ -1,0 +1,55 @@
+"""Stage ``validate``: check the raw logs against the data contract, then split and pad them.
+
+On failure: the report goes to ``data/reports/validation.{json,md}``, a summary is printed, the stage
+raises :class:`ValidationFailed` (non-zero exit) and nothing else is written. On success: time-ordered
+``train/val/test`` slates and ``meta.json`` in ``data/processed/``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from dualrerank.config import Params
+from dualrerank.data.slates import SlateMeta, split_bounds, table_to_slates
+from dualrerank.paths import Paths
+from dualrerank.validation.check import ValidationReport, validate_table
+
+SECTIONS = ("data", "validate", "world")
+
+
+class ValidationFailed(RuntimeError):
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
+
+
+def run(params: Params, paths: Paths) -> dict[str, float]:
+    table = pd.read_parquet(paths.logs)
+    report = validate_table(table, params.validate, params.data.max_candidates)
+    paths.reports.mkdir(parents=True, exist_ok=True)
+    paths.report("validation.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    print(report.summary(), flush=True)
+    if not report.success:
+        raise ValidationFailed(report)
+
+    slates, names = table_to_slates(table)
+    R = len(slates)
+    if params.data.source == "world":
+        n_val, n_test = params.world.n_val_requests, params.world.n_test_requests
+    else:
+        n_val, n_test = round(R * params.data.val_fraction), round(R * params.data.test_fraction)
+    bounds = split_bounds(R, n_val, n_test)
+    paths.processed.mkdir(parents=True, exist_ok=True)
+    for name, rows in bounds.items():
+        slates.subset(rows).save(paths.split(name))
+    meta = SlateMeta(
+        max_candidates=int(slates.pad_mask.shape[1]),
+        page_len=int(slates.logged_page.shape[1]),
+        n_requests={name: rows.stop - rows.start for name, rows in bounds.items()},
+        source=params.data.source,
+        **names,
+    )
+    meta.save(paths.meta)
+    return {"n_rows": float(len(table)), "n_requests": float(R), **{f"n_{k}": float(v) for k, v in meta.n_requests.items()}}

@@ -1,0 +1,53 @@
+"""Turn the world's stream into the long-format log table of the data contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dualrerank.data import schema as S
+from dualrerank.world.requests import context_feature_names, item_feature_names
+from dualrerank.world.simulator import World
+
+
+def log_table(world: World, seed: int) -> pd.DataFrame:
+    """One row per (request, candidate): features, upstream score/rank, the logging policy's page and
+    its sampled feedback (null on rows that were not shown)."""
+    req = world.requests
+    R, N = req.item_id.shape
+    K = world.cfg.page_len
+    pages, resp = world.log(req, seed)
+
+    logged_position = np.zeros((R, N), dtype=np.int64)  # 0 = not shown
+    np.put_along_axis(logged_position, pages, np.arange(1, K + 1)[None].repeat(R, 0), axis=1)
+    shown = logged_position > 0
+    click = np.zeros((R, N))
+    watch = np.zeros((R, N))
+    np.put_along_axis(click, pages, resp["click"], axis=1)
+    np.put_along_axis(watch, pages, np.round(resp["watch"], 2), axis=1)
+
+    columns: dict[str, object] = {
+        S.REQUEST_ID: np.repeat(req.request_id, N),
+        S.TS: np.repeat(req.ts, N),
+        S.ITEM_ID: req.item_id.reshape(-1),
+    }
+    ctx = np.repeat(req.context_features, N, axis=0)
+    for j, name in enumerate(context_feature_names(world.cfg)):
+        columns[name] = ctx[:, j]
+    feats = req.item_features.reshape(R * N, -1)
+    for j, name in enumerate(item_feature_names(world.cfg)):
+        columns[name] = feats[:, j]
+    columns[S.UPSTREAM_SCORE] = req.upstream_score.reshape(-1).astype(np.float32)
+    columns[S.UPSTREAM_RANK] = np.tile(np.arange(1, N + 1), R)
+    flat_shown = shown.reshape(-1)
+    columns[S.LOGGED_POSITION] = pd.array(np.where(flat_shown, logged_position.reshape(-1), 0), dtype="Int64")
+    columns[S.CLICK] = pd.array(click.reshape(-1).astype(np.int64), dtype="Int64")
+    columns[S.WATCH_TIME] = watch.reshape(-1)
+    columns[S.SATISFACTION] = np.repeat(resp["satisfaction"], N).astype(np.int64)
+    columns[S.REFORMULATED] = np.repeat(resp["reformulated"], N).astype(np.int64)
+    table = pd.DataFrame(columns)
+    not_shown = ~flat_shown
+    table.loc[not_shown, S.LOGGED_POSITION] = pd.NA
+    table.loc[not_shown, S.CLICK] = pd.NA
+    table.loc[not_shown, S.WATCH_TIME] = np.nan
+    return table

@@ -15,6 +15,8 @@ import yaml
 from dualrerank.config.base import ConfigError, build
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
+from dualrerank.config.evaluation import EvaluateConfig
+from dualrerank.config.training import DistillConfig, EvaluatorConfig, NarConfig, PointwiseConfig, TeacherConfig
 from dualrerank.config.world import WorldConfig
 
 __all__ = ["ConfigError", "Params", "load_params", "params_from_dict"]
@@ -28,6 +30,12 @@ class Params:
     world: WorldConfig = field(default_factory=WorldConfig)
     data: DataConfig = field(default_factory=DataConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
+    train_teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    train_nar: NarConfig = field(default_factory=NarConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    train_evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+    train_pointwise: PointwiseConfig = field(default_factory=PointwiseConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:

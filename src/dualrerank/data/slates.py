@@ -119,11 +119,12 @@ def table_to_slates(table: pd.DataFrame, n_candidates: int | None = None) -> tup
     logged_page[req_index[shown], pos[shown] - 1] = cand_index[shown]
 
     feedback = df[fb_cols].astype("Float64").fillna(0).to_numpy(dtype=np.float32) if fb_cols else np.zeros((len(df), 0))
+    item_ids = df["_item"].to_numpy().astype(str)  # fixed-width unicode, wide enough for every id
     page_fb = df[page_cols].astype("Float64").to_numpy(dtype=np.float32, na_value=np.nan)
     slates = Slates(
         request_id=rid[starts].astype(str),
         ts=pd.to_numeric(df[S.TS]).to_numpy()[starts].astype(np.int64),
-        item_id=padded(df["_item"].to_numpy().astype(str), "", np.str_),  # type: ignore[arg-type]
+        item_id=padded(item_ids, "", item_ids.dtype),  # type: ignore[arg-type]
         item_features=padded(df[item_cols].to_numpy(dtype=np.float32), 0.0, np.float32),
         context=df[ctx_cols].to_numpy(dtype=np.float32)[starts],
         upstream_score=padded(df[S.UPSTREAM_SCORE].to_numpy(dtype=np.float32), 0.0, np.float32),

@@ -7,7 +7,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-STAGES: tuple[str, ...] = ("generate", "validate")
+STAGES: tuple[str, ...] = (
+    "generate", "validate", "train_teacher", "train_nar", "distill", "train_evaluator", "train_pointwise", "evaluate",
+)
 
 
 def stage_module(name: str) -> ModuleType:

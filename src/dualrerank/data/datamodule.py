@@ -1,0 +1,57 @@
+"""Slates as torch tensors, and the Lightning DataModule feeding them to training."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from dualrerank.data.slates import Slates
+
+INPUT_FIELDS = ("item_features", "context", "upstream_score", "upstream_rank", "pad_mask")
+
+
+def slate_tensors(slates: Slates, extra: dict[str, np.ndarray] | None = None) -> dict[str, Tensor]:
+    """Model inputs + logged page and feedback (+ ``extra`` per-request arrays) as tensors."""
+    names = (*INPUT_FIELDS, "logged_page", "feedback", "page_feedback")
+    out = {name: torch.from_numpy(np.ascontiguousarray(getattr(slates, name))) for name in names}
+    for name, arr in (extra or {}).items():
+        if len(arr) != len(slates):
+            raise ValueError(f"extra tensor {name!r} has {len(arr)} rows, slates have {len(slates)}")
+        out[name] = torch.from_numpy(np.ascontiguousarray(arr))
+    return out
+
+
+class TensorDictDataset(Dataset):
+    """Rows of a dict of equally long tensors; default collation stacks them back into a dict."""
+
+    def __init__(self, tensors: dict[str, Tensor]) -> None:
+        lengths = {len(t) for t in tensors.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"tensors have different lengths: {lengths}")
+        self.tensors = tensors
+        self.length = lengths.pop()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return {k: v[i] for k, v in self.tensors.items()}
+
+
+class SlateDataModule(L.LightningDataModule):
+    """Train/validation tensors prepared by a stage; shuffled training batches, ordered validation."""
+
+    def __init__(self, train: dict[str, Tensor], val: dict[str, Tensor], batch_size: int, num_workers: int = 0) -> None:
+        super().__init__()
+        self.train, self.val = train, val
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDictDataset(self.train), batch_size=self.batch_size, shuffle=True,
+                          num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDictDataset(self.val), batch_size=4 * self.batch_size, num_workers=self.num_workers)

@@ -1,0 +1,1 @@
+"""Offline evaluation: policies as page producers, diagnostics, latency (glued by ``stages/evaluate``)."""

@@ -1,0 +1,59 @@
+"""Scores of pages on held-out requests: true utility (when a world exists), logged-label metrics, and the
+training and held-out evaluators' utilities (to expose reward hacking)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dualrerank import metrics
+from dualrerank.models.components import SlateInputs
+from dualrerank.serving.reranker import Judge
+from dualrerank.world.requests import RequestSet
+from dualrerank.world.simulator import World
+
+
+@dataclass
+class EvalSet:
+    """Held-out requests with everything needed to score pages."""
+
+    tensors: dict[str, Tensor]  # model inputs
+    item_reward: np.ndarray  # [R, N] logged per-item reward (0 where not shown)
+    viewport: int
+    page_len: int
+    world: World | None = None
+    requests: RequestSet | None = None  # the world's view of the same requests, same candidate order
+    judges: dict[str, Judge] | None = None  # name -> judge (evaluator utility)
+
+
+def batched_scores(judge: Judge, tensors: dict[str, Tensor], pages: Tensor, batch: int = 256) -> np.ndarray:
+    """``[R, G]`` judge scores of ``pages [R, G, K]``."""
+    out = []
+    for s in range(0, len(pages), batch):
+        x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in tensors.items()})
+        out.append(judge.score(x, pages[s : s + batch]))
+    return torch.cat(out).numpy()
+
+
+def page_metrics(pages: Tensor, ev: EvalSet) -> dict[str, float | list[float] | None]:
+    """Contract fields of ``metrics.json`` for one policy's pages ``[R, K]`` (true utility null without a world)."""
+    p = pages.numpy()
+    out: dict[str, float | list[float] | None] = {"true_utility": None, "true_utility_ci95": None}
+    if ev.world is not None and ev.requests is not None:
+        u = ev.world.utility(ev.requests, p)
+        mean, half = metrics.mean_ci95(u)
+        out.update(true_utility=mean, true_utility_ci95=[mean - half, mean + half])
+    out["ndcg_at_k"] = float(np.nanmean(metrics.ndcg_at_k(p, ev.item_reward, ev.page_len)))
+    out["recall_at_v"] = float(np.nanmean(metrics.recall_at_k(p, ev.item_reward > 0, ev.viewport)))
+    for name, judge in (ev.judges or {}).items():
+        out[f"{name}_utility"] = float(batched_scores(judge, ev.tensors, pages[:, None, :]).mean())
+    return out
+
+
+def true_utilities(pages: Tensor, ev: EvalSet) -> np.ndarray | None:
+    if ev.world is None or ev.requests is None:
+        return None
+    return ev.world.utility(ev.requests, pages.numpy())

@@ -1,0 +1,95 @@
+"""Building blocks shared by every network: the model inputs and feature normalisation.
+
+Notation (see ``dualrerank.data.schema``): ``B`` requests, ``N`` candidates, ``K`` slots, ``G`` lists per
+request, ``D`` model width, ``F`` item features, ``Fc`` context features.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+N_EXTRA_ITEM_INPUTS = 2  # upstream score and log upstream rank are appended to the item features
+
+
+class SlateInputs(NamedTuple):
+    """What every model sees of a request. Padding: ``pad_mask`` True."""
+
+    item_features: Tensor  # [B, N, F]
+    context: Tensor  # [B, Fc]
+    upstream_score: Tensor  # [B, N]
+    upstream_rank: Tensor  # [B, N], 1-based (0 on padding)
+    pad_mask: Tensor  # [B, N] bool
+
+    @classmethod
+    def from_batch(cls, batch: dict[str, Tensor]) -> SlateInputs:
+        return cls(*(batch[name] for name in cls._fields))
+
+    def expand(self, g: int) -> SlateInputs:
+        """Repeat every request ``g`` times along the batch axis: ``[B, ...] -> [B * g, ...]``."""
+        return SlateInputs(*(t.repeat_interleave(g, dim=0) for t in self))
+
+
+class FeatureInput(nn.Module):
+    """Normalised item and context features -> ``[B, N, D]`` item tokens and a ``[B, D]`` context vector.
+
+    Normalisation statistics live in buffers set from the training split (``set_normalization``), so a
+    saved model takes raw features at serving time.
+    """
+
+    def __init__(self, n_item_features: int, n_context_features: int, d_model: int) -> None:
+        super().__init__()
+        f = n_item_features + N_EXTRA_ITEM_INPUTS
+        self.register_buffer("item_mean", torch.zeros(f))
+        self.register_buffer("item_std", torch.ones(f))
+        self.register_buffer("ctx_mean", torch.zeros(n_context_features))
+        self.register_buffer("ctx_std", torch.ones(n_context_features))
+        self.item_mlp = nn.Sequential(nn.Linear(f, d_model), nn.GELU(), nn.Linear(d_model, d_model))
+        self.ctx_mlp = nn.Sequential(nn.Linear(max(n_context_features, 1), d_model), nn.GELU(), nn.Linear(d_model, d_model))
+
+    @staticmethod
+    def raw_item_inputs(x: SlateInputs) -> Tensor:
+        """[B, N, F + 2]: item features, upstream score, log upstream rank."""
+        log_rank = torch.log(x.upstream_rank.clamp(min=1.0))
+        return torch.cat([x.item_features, x.upstream_score[..., None], log_rank[..., None]], dim=-1)
+
+    @torch.no_grad()
+    def set_normalization(self, item: Tensor, context: Tensor, pad_mask: Tensor) -> None:
+        """Fit the buffers on training tensors ``item [R, N, F+2]``, ``context [R, Fc]``."""
+        real = item[~pad_mask]
+        self.item_mean.copy_(real.mean(0))
+        self.item_std.copy_(real.std(0).clamp(min=1e-3))
+        if context.shape[1]:
+            self.ctx_mean.copy_(context.mean(0))
+            self.ctx_std.copy_(context.std(0).clamp(min=1e-3))
+
+    def items(self, x: SlateInputs) -> Tensor:
+        """[B, N, D] item tokens (padding rows are finite; callers mask them)."""
+        return self.item_mlp((self.raw_item_inputs(x) - self.item_mean) / self.item_std)
+
+    def context(self, x: SlateInputs) -> Tensor:
+        """[B, D] context vector."""
+        ctx = (x.context - self.ctx_mean) / self.ctx_std
+        if ctx.shape[1] == 0:  # data without context columns
+            ctx = torch.zeros(ctx.shape[0], 1, dtype=ctx.dtype, device=ctx.device)
+        return self.ctx_mlp(ctx)
+
+
+def transformer_layers(d_model: int, n_heads: int, n_layers: int, dropout: float, decoder: bool = False) -> nn.Module:
+    """Pre-norm Transformer encoder (or decoder, with cross-attention) layers, batch-first."""
+    kwargs = dict(d_model=d_model, nhead=n_heads, dim_feedforward=2 * d_model, dropout=dropout,
+                  activation="gelu", batch_first=True, norm_first=True)
+    if decoder:
+        return nn.TransformerDecoder(nn.TransformerDecoderLayer(**kwargs), n_layers)  # type: ignore[arg-type]
+    return nn.TransformerEncoder(nn.TransformerEncoderLayer(**kwargs), n_layers, enable_nested_tensor=False)  # type: ignore[arg-type]
+
+
+def gather_items(tokens: Tensor, pages: Tensor) -> Tensor:
+    """``tokens [B, N, D]``, ``pages [B, G, K]`` (-1 = empty) -> ``[B, G, K, D]`` (zeros on empty slots)."""
+    B, G, K = pages.shape
+    D = tokens.shape[-1]
+    idx = pages.clamp(min=0).reshape(B, G * K, 1).expand(-1, -1, D)
+    out = tokens.gather(1, idx).reshape(B, G, K, D)
+    return out.masked_fill((pages < 0)[..., None], 0.0)

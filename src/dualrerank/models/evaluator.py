@@ -1,0 +1,81 @@
+"""List-wise evaluator: a reward model over the *ordered* page (METHOD §3, PRM/GRN style).
+
+Each page item is embedded from its features, plus its slot embedding and the context; a sequence model
+over the page (bidirectional Transformer, or a Bi-LSTM + self-attention variant for the held-out judge)
+predicts every per-slot response (click, watch time, label_*) and the page-level responses
+(satisfaction, reformulation). Its page utility, the configured weighted sum of expected responses, is
+the learned whole-page utility: the reward of RL and the judge of Best-of-N.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as nnf
+from torch import Tensor, nn
+
+from dualrerank.models.components import FeatureInput, SlateInputs, gather_items, transformer_layers
+
+
+class ListEvaluator(nn.Module):
+    """``(SlateInputs, pages [B, G, K]) -> (item outputs [B, G, K, L], page outputs [B, G, P])``.
+
+    Raw outputs are logits for binary targets and softplus-positive means (in units of the target's
+    training scale) for continuous ones; ``expected`` maps them to expected responses.
+    """
+
+    def __init__(
+        self, n_item_features: int, n_context_features: int, item_kinds: list[str], page_kinds: list[str],
+        item_scales: list[float], d_model: int = 64, n_heads: int = 4, n_layers: int = 2, page_len: int = 10,
+        arch: str = "transformer", dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if arch not in ("transformer", "bilstm"):
+            raise ValueError(f"unknown evaluator arch {arch!r}; expected 'transformer' or 'bilstm'")
+        self.arch = arch
+        self.item_kinds, self.page_kinds = list(item_kinds), list(page_kinds)
+        self.register_buffer("item_scales", torch.tensor(item_scales, dtype=torch.float32).reshape(len(item_kinds)))
+        self.inputs = FeatureInput(n_item_features, n_context_features, d_model)
+        self.slots = nn.Embedding(page_len, d_model)
+        if arch == "transformer":
+            self.body: nn.Module = transformer_layers(d_model, n_heads, n_layers, dropout)
+        else:
+            self.body = nn.LSTM(d_model, d_model // 2, num_layers=n_layers, batch_first=True, bidirectional=True)
+            self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(d_model)
+        self.item_head = nn.Linear(d_model, max(len(item_kinds), 1))
+        self.page_head = nn.Sequential(nn.Linear(2 * d_model, d_model), nn.GELU(), nn.Linear(d_model, max(len(page_kinds), 1)))
+
+    def forward(self, x: SlateInputs, pages: Tensor) -> tuple[Tensor, Tensor]:
+        B, G, K = pages.shape
+        items = gather_items(self.inputs.items(x), pages)  # [B, G, K, D]
+        empty = (pages < 0).reshape(B * G, K)
+        h = items.reshape(B * G, K, -1) + self.slots.weight[:K] + self.inputs.context(x).repeat_interleave(G, 0)[:, None]
+        if self.arch == "transformer":
+            h = self.body(h, src_key_padding_mask=empty)
+        else:
+            h, _ = self.body(h)
+            h = h + self.attn(h, h, h, key_padding_mask=empty, need_weights=False)[0]
+        h = self.norm(h).masked_fill(empty[..., None], 0.0)  # [B*G, K, D]
+        n_real = (~empty).sum(1, keepdim=True).clamp(min=1)
+        pooled = torch.cat([h.sum(1) / n_real, h.max(1).values], dim=-1)
+        item_out = self.item_head(h).reshape(B, G, K, -1)[..., : len(self.item_kinds)]
+        page_out = self.page_head(pooled).reshape(B, G, -1)[..., : len(self.page_kinds)]
+        return item_out, page_out
+
+    def expected(self, x: SlateInputs, pages: Tensor) -> tuple[Tensor, Tensor]:
+        """Expected responses: per slot ``[B, G, K, L]`` (0 on empty slots) and per page ``[B, G, P]``."""
+        item_out, page_out = self(x, pages)
+        return self.to_expected(item_out, page_out, pages)
+
+    def to_expected(self, item_out: Tensor, page_out: Tensor, pages: Tensor) -> tuple[Tensor, Tensor]:
+        binary = torch.tensor([k == "binary" for k in self.item_kinds], device=item_out.device)
+        item = torch.where(binary, torch.sigmoid(item_out), nnf.softplus(item_out) * self.item_scales)
+        item = item.masked_fill((pages < 0)[..., None], 0.0)
+        page_binary = torch.tensor([k == "binary" for k in self.page_kinds], device=page_out.device)
+        page = torch.where(page_binary, torch.sigmoid(page_out), page_out)
+        return item, page
+
+    def utility(self, x: SlateInputs, pages: Tensor, item_weights: Tensor, page_weights: Tensor) -> Tensor:
+        """``[B, G]`` learned page utility: ``sum_k sum_l w_l E[y_kl] + sum_p w_p E[y_p]``."""
+        item, page = self.expected(x, pages)
+        return (item * item_weights).sum((-1, -2)) + (page * page_weights).sum(-1)

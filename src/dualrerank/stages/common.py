@@ -1,0 +1,83 @@
+"""Helpers shared by the training stages: loading splits, building tensors, fitting and saving models."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dualrerank.config import Params
+from dualrerank.config.training import NetConfig, OptimConfig, TargetConfig
+from dualrerank.data.datamodule import SlateDataModule, slate_tensors
+from dualrerank.data.slates import SlateMeta, Slates
+from dualrerank.data.targets import build_targets, item_reward
+from dualrerank.models.components import FeatureInput, SlateInputs
+from dualrerank.models.io import save_model
+from dualrerank.paths import Paths
+from dualrerank.tracking import tracking_uri
+from dualrerank.training.trainer import build_trainer, fit
+
+
+def load_data(paths: Paths, splits: tuple[str, ...] = ("train", "val")) -> tuple[SlateMeta, dict[str, Slates]]:
+    return SlateMeta.load(paths.meta), {s: Slates.load(paths.split(s)) for s in splits}
+
+
+def supervised_tensors(slates: Slates, meta: SlateMeta, params: Params, target: TargetConfig) -> dict[str, torch.Tensor]:
+    """Inputs, logged feedback, target lists, request weights and per-item rewards as tensors."""
+    reward = params.data.reward
+    tgt, weight = build_targets(slates, meta, reward.item, reward.page, target.kind, target.weight_temperature)
+    return slate_tensors(slates, {"target": tgt, "weight": weight, "item_reward": item_reward(slates, meta, reward.item)})
+
+
+def fit_normalization(inputs: FeatureInput, train: dict[str, torch.Tensor]) -> None:
+    """Set a network's feature normalisation from the training split (learned on train only)."""
+    x = SlateInputs.from_batch(train)
+    inputs.set_normalization(FeatureInput.raw_item_inputs(x), x.context, x.pad_mask)
+
+
+def generator_hparams(meta: SlateMeta, net: NetConfig) -> dict[str, Any]:
+    return {"n_item_features": len(meta.item_features), "n_context_features": len(meta.context_features),
+            "d_model": net.d_model, "n_heads": net.n_heads, "enc_layers": net.enc_layers,
+            "dec_layers": net.dec_layers, "page_len": meta.page_len, "dropout": net.dropout}
+
+
+def fingerprint(paths: Paths, stage: str, config: Any, inputs: tuple[Path, ...]) -> str:
+    """Hash of a stage's config and input files (size + mtime): resume only an identical interrupted run."""
+    h = hashlib.sha1(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str).encode())
+    for path in inputs:
+        st = path.stat()
+        h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return f"{stage}-{h.hexdigest()[:12]}"
+
+
+def train(
+    module: Any, train_t: dict[str, torch.Tensor], val_t: dict[str, torch.Tensor], optim: OptimConfig,
+    params: Params, paths: Paths, run_key: str,
+) -> Any:
+    """Fit ``module`` with the one trainer factory; resumes an interrupted run with the same ``run_key``."""
+    ckpt_dir = paths.checkpoints / run_key
+    trainer = build_trainer(params.common, optim, ckpt_dir, tracking_uri(params))
+    return fit(trainer, module, SlateDataModule(train_t, val_t, optim.batch_size), ckpt_dir)
+
+
+def save_and_log(path: Path, kind: str, hp: dict[str, Any], net: nn.Module, meta: dict[str, Any]) -> dict[str, float]:
+    """Write the model file, attach it to the stage's MLflow run, and return its size figures."""
+    save_model(path, kind, hp, net, meta)
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_artifact(str(path), artifact_path="model")
+    n_params = sum(p.numel() for p in net.parameters())
+    return {"n_parameters": float(n_params), "model_kib": os.path.getsize(path) / 1024}
+
+
+def seed_module(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))

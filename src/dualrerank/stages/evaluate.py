@@ -1,0 +1,164 @@
+"""Stage ``evaluate``: every policy on held-out test requests -> ``data/reports/metrics.json``.
+
+Per policy: true utility with a 95% interval and headroom captured (when the data come from the world),
+NDCG@K / Recall@V on logged pages, training- and held-out-evaluator utility, latency. Plus the oracle,
+the paper's diagnostics and the evaluator-vs-truth correlation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import torch
+
+from dualrerank import metrics
+from dualrerank.config import Params
+from dualrerank.data.datamodule import slate_tensors
+from dualrerank.data.slates import SlateMeta, Slates
+from dualrerank.data.targets import item_reward
+from dualrerank.evaluation import diagnostics
+from dualrerank.evaluation.correlation import evaluator_correlation
+from dualrerank.evaluation.latency import slice_requests, time_policies
+from dualrerank.evaluation.policies import Policy, generative, run_policy, score_and_sort, upstream
+from dualrerank.evaluation.scoring import EvalSet, page_metrics, true_utilities
+from dualrerank.models.components import SlateInputs
+from dualrerank.models.io import load_model
+from dualrerank.paths import Paths
+from dualrerank.serving.reranker import Judge, Reranker
+from dualrerank.world.simulator import World
+
+SECTIONS = ("data", "evaluate", "train_teacher")
+
+# model file -> policy name of its greedy list; the Best-of-N rows use the best available NAR student.
+NAR_MODELS = (("nar", "nar_nokd"), ("student", "nar_kd"), ("student_grpo", "nar_grpo"), ("student_ldro", "nar_ldro"))
+
+
+def build_eval_set(params: Params, paths: Paths, meta: SlateMeta, test: Slates) -> EvalSet:
+    world, requests = None, None
+    if params.data.source == "world" and paths.world.exists():
+        world = World.load(paths.world)
+        requests = world.split_of(test.request_id.astype(np.int64))
+        if not np.array_equal(requests.item_id.astype(str), test.item_id):
+            raise ValueError("test slates and world requests disagree on candidates; rerun generate + validate")
+    judges = {name: Judge.from_file(paths.model(f)) for name, f in (("evaluator", "evaluator"), ("heldout_evaluator", "evaluator_heldout"))
+              if paths.model(f).exists()}
+    viewport = params.world.viewport if world is not None else min(4, meta.page_len)
+    return EvalSet(slate_tensors(test), item_reward(test, meta, params.data.reward.item), viewport, meta.page_len,
+                   world, requests, judges)
+
+
+def build_policies(params: Params, paths: Paths, ev: EvalSet) -> tuple[list[Policy], dict[str, torch.nn.Module]]:
+    cfg, K = params.evaluate, ev.page_len
+    policies = [upstream(K)]
+    nets: dict[str, torch.nn.Module] = {}
+    if paths.model("pointwise").exists():
+        net, _ = load_model(paths.model("pointwise"))
+        policies.append(score_and_sort(net, K))  # type: ignore[arg-type]
+    if paths.model("teacher").exists():
+        nets["teacher"], _ = load_model(paths.model("teacher"))
+        policies.append(generative("ar_greedy", Reranker(nets["teacher"])))
+        policies.append(generative("ar_beam", Reranker(nets["teacher"], beam_width=params.train_teacher.beam_width)))
+    best_nar = None
+    for file, name in NAR_MODELS:
+        if paths.model(file).exists():
+            nets[name], _ = load_model(paths.model(file))
+            policies.append(generative(name, Reranker(nets[name])))
+            best_nar = name if name != "nar_nokd" else best_nar
+    judge = ev.judges.get("evaluator") if ev.judges else None
+    if best_nar is not None and judge is not None:
+        for n in cfg.bon_sizes:
+            rr = Reranker(nets[best_nar], judge, temperature=cfg.bon_temperature, seed=cfg.seed)
+            policies.append(generative(f"{best_nar}_bon{n}", rr, n))
+    return policies, nets
+
+
+def run(params: Params, paths: Paths) -> dict[str, float]:
+    cfg = params.evaluate
+    meta = SlateMeta.load(paths.meta)
+    ev = build_eval_set(params, paths, meta, Slates.load(paths.split("test")))
+    policies, nets = build_policies(params, paths, ev)
+
+    rows: dict[str, dict] = {}
+    utilities: dict[str, np.ndarray] = {}
+    for p in policies:
+        t0 = time.perf_counter()
+        pages = run_policy(p, ev.tensors, cfg.batch_size)
+        rows[p.name] = page_metrics(pages, ev)
+        u = true_utilities(pages, ev)
+        if u is not None:
+            utilities[p.name] = u
+        print(f"evaluate: {p.name:<18} {rows[p.name].get('true_utility') or float('nan'):.4f} "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    oracle = _oracle(paths, ev, utilities, rows)
+    _latency(policies, ev, cfg, rows)
+    report = {"policies": rows, "oracle": oracle, "diagnostics": _diagnostics(nets, ev, cfg),
+              "evaluator_correlation": evaluator_correlation(ev, cfg.correlation_pages, cfg.seed),
+              "n_test_requests": len(ev.tensors["pad_mask"])}
+    paths.reports.mkdir(parents=True, exist_ok=True)
+    paths.report("metrics.json").write_text(json.dumps(finite_or_null(report), indent=2, allow_nan=False))
+    return {f"{name}_true_utility": r["true_utility"] for name, r in rows.items() if r.get("true_utility") is not None}
+
+
+def _oracle(paths: Paths, ev: EvalSet, utilities: dict[str, np.ndarray], rows: dict[str, dict]) -> dict:
+    if not utilities or not paths.oracle.exists():
+        for r in rows.values():
+            r["headroom_captured"] = None
+        return {"utility": None, "method": None}
+    with np.load(paths.oracle) as z:
+        ids = dict(zip(z["request_id"].astype(str), z["utility"]))
+        u_oracle = np.array([ids[r] for r in ev.requests.request_id.astype(str)])  # type: ignore[union-attr]
+        method = str(z["method"])
+    base = utilities.get("score_and_sort", utilities["upstream"]).mean()
+    for name, u in utilities.items():
+        rows[name]["headroom_captured"] = metrics.headroom_captured(u.mean(), base, u_oracle.mean())
+    return {"utility": float(u_oracle.mean()), "method": method}
+
+
+def _latency(policies: list[Policy], ev: EvalSet, cfg, rows: dict[str, dict]) -> None:
+    torch.set_num_threads(2)
+    single = slice_requests(ev.tensors, 1, cfg.latency_requests)
+    batch = slice_requests(ev.tensors, cfg.serving_batch, cfg.serving_batch_calls)
+    for name, t in time_policies(policies, single, seed=cfg.seed).items():
+        rows[name].update(latency_ms_p50=t["p50_ms"], latency_ms_p99=t["p99_ms"])
+    for name, t in time_policies(policies, batch, warmup=2, seed=cfg.seed).items():
+        rows[name].update(batch_latency_ms_p50=t["p50_ms"], batch_latency_ms_p99=t["p99_ms"])
+
+
+def _diagnostics(nets: dict[str, torch.nn.Module], ev: EvalSet, cfg) -> dict:
+    if "teacher" not in nets:
+        return {}
+    teacher = nets["teacher"]
+    n = min(cfg.diagnostics_requests, len(ev.tensors["pad_mask"]))
+    x = SlateInputs.from_batch({k: v[:n] for k, v in ev.tensors.items()})
+    teacher_lists = teacher.greedy(x)  # type: ignore[operator]
+    out: dict = {"by_student": {name: diagnostics.student_vs_teacher(net, teacher_lists, x, ev.viewport)  # type: ignore[arg-type]
+                                for name, net in nets.items() if name != "teacher"}}
+    m = min(cfg.ecg_requests, n)
+    xe = SlateInputs.from_batch({k: v[:m] for k, v in ev.tensors.items()})
+    ecg = diagnostics.entropy_consistency_gap(teacher, xe, cfg.ecg_samples, seed=cfg.seed)  # type: ignore[arg-type]
+    out["ecg_by_slot"] = np.nanmean(ecg["ecg"], axis=0).tolist()
+    out["ecg"] = float(np.nanmean(ecg["ecg"]))
+    out["teacher_entropy_by_slot"] = np.nanmean(ecg["greedy_entropy"], axis=0).tolist()
+    if ev.requests is not None:  # buckets by the world's query ambiguity (evaluation-only ground truth)
+        ambiguous = (ev.requests.intent_topic[:m] >= 0).sum(1) > 1
+        out["ecg_by_bucket"] = {"ambiguous": float(np.nanmean(ecg["ecg"][ambiguous])),
+                                "clear": float(np.nanmean(ecg["ecg"][~ambiguous]))}
+    best = next((k for k in ("nar_ldro", "nar_kd", "nar_nokd") if k in out["by_student"]), None)
+    if best is not None:
+        out.update({k: out["by_student"][best][k] for k in ("ptar", "ptar_viewport", "collapse_rate")})
+    return out
+
+
+def finite_or_null(obj: object) -> object:
+    """JSON-safe copy: NaN and infinities become null (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_null(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

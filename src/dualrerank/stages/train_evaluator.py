@@ -1,0 +1,89 @@
+"""Stage ``train_evaluator``: the list-wise evaluator (reward of RL, judge of Best-of-N) and the held-out
+evaluator (a different architecture and seed, trained on a disjoint part of the training logs; it only
+judges, it is never a reward)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from dualrerank.config import Params
+from dualrerank.config.training import EvaluatorNetConfig
+from dualrerank.data.datamodule import slate_tensors
+from dualrerank.data.slates import SlateMeta, Slates
+from dualrerank.models.io import build_model
+from dualrerank.paths import Paths
+from dualrerank.stages.common import fingerprint, fit_normalization, load_data, save_and_log, seed_module, train
+from dualrerank.training.modules import EvaluatorLitModule
+
+SECTIONS = ("data", "train_evaluator")
+
+
+def target_kinds(slates: Slates) -> tuple[list[str], list[float], list[str]]:
+    """Binary or continuous per item feedback (with a scale: mean shown value) and per page feedback."""
+    shown = slates.shown
+    item_kinds, scales = [], []
+    for l in range(slates.feedback.shape[-1]):
+        values = slates.feedback[..., l][shown]
+        binary = bool(np.isin(values, (0.0, 1.0)).all())
+        item_kinds.append("binary" if binary else "continuous")
+        scales.append(1.0 if binary else float(max(np.abs(values).mean(), 1e-6)))
+    page_kinds = []
+    for p in range(slates.page_feedback.shape[-1]):
+        v = slates.page_feedback[:, p]
+        page_kinds.append("binary" if np.isin(v[~np.isnan(v)], (0.0, 1.0)).all() else "continuous")
+    return item_kinds, scales, page_kinds
+
+
+def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates) -> dict[str, Any]:
+    item_kinds, scales, page_kinds = target_kinds(train)
+    return {"n_item_features": len(meta.item_features), "n_context_features": len(meta.context_features),
+            "item_kinds": item_kinds, "page_kinds": page_kinds, "item_scales": scales, "d_model": net.d_model,
+            "n_heads": net.n_heads, "n_layers": net.n_layers, "page_len": meta.page_len, "arch": net.arch,
+            "dropout": net.dropout}
+
+
+def run(params: Params, paths: Paths) -> dict[str, float]:
+    cfg = params.train_evaluator
+    meta, data = load_data(paths)
+    # Disjoint halves of the training logs, interleaved in time so both see the whole period.
+    idx = np.arange(len(data["train"]))
+    main_rows = np.floor((idx + 1) * cfg.main_share) > np.floor(idx * cfg.main_share)
+    val_t = slate_tensors(data["val"])
+    figures: dict[str, float] = {}
+    for name, net_cfg, rows in (("evaluator", cfg.main, main_rows), ("evaluator_heldout", cfg.heldout, ~main_rows)):
+        seed_module(net_cfg.seed)
+        part = data["train"].subset(np.flatnonzero(rows))
+        hp = evaluator_hparams(meta, net_cfg, part)
+        net = build_model("evaluator", hp)
+        tr = slate_tensors(part)
+        fit_normalization(net.inputs, tr)
+        module = EvaluatorLitModule(net, cfg.optim.lr, cfg.optim.weight_decay)
+        key = fingerprint(paths, name, cfg, (paths.split("train"), paths.split("val")))
+        with _nested_run(name):
+            train(module, tr, val_t, cfg.optim, params, paths, key)
+        info = {"stage": "train_evaluator", "role": name, "n_train_requests": int(rows.sum()),
+                "item_weights": _aligned(meta.feedback, params.data.reward.item),
+                "page_weights": _aligned(meta.page_feedback, params.data.reward.page), **meta.__dict__}
+        sizes = save_and_log(paths.model(name), "evaluator", hp, net, info)
+        figures.update({f"{name}_{k}": v for k, v in sizes.items()})
+    return figures
+
+
+def _aligned(names: list[str], weights: dict[str, float]) -> list[float]:
+    return [float(weights.get(n, 0.0)) for n in names]
+
+
+@contextmanager
+def _nested_run(name: str) -> Iterator[None]:
+    """A nested MLflow run per evaluator, so the two trainings' curves do not mix."""
+    import mlflow
+
+    if mlflow.active_run() is None:
+        yield
+        return
+    with mlflow.start_run(run_name=f"train_evaluator/{name}", nested=True):
+        yield

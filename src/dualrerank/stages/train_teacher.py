@@ -1,0 +1,27 @@
+"""Stage ``train_teacher``: the AR teacher (pointer decoder), ``L_MLE + lambda_BPR L_BPR`` on target lists."""
+
+from __future__ import annotations
+
+from dualrerank.config import Params
+from dualrerank.models.io import build_model
+from dualrerank.paths import Paths
+from dualrerank.stages.common import (
+    fingerprint, fit_normalization, generator_hparams, load_data, save_and_log, supervised_tensors, train,
+)
+from dualrerank.training.modules import TeacherLitModule
+
+SECTIONS = ("data", "train_teacher")
+
+
+def run(params: Params, paths: Paths) -> dict[str, float]:
+    cfg = params.train_teacher
+    meta, data = load_data(paths)
+    tr, va = (supervised_tensors(data[s], meta, params, cfg.target) for s in ("train", "val"))
+    hp = generator_hparams(meta, cfg.net)
+    net = build_model("teacher", hp)
+    fit_normalization(net.encoder.inputs, tr)
+    module = TeacherLitModule(net, cfg.optim.lr, cfg.optim.weight_decay, cfg.lambda_bpr, cfg.bpr_negatives)
+    key = fingerprint(paths, "train_teacher", cfg, (paths.split("train"), paths.split("val")))
+    train(module, tr, va, cfg.optim, params, paths, key)
+    info = {"stage": "train_teacher", "target": cfg.target.kind, "beam_width": cfg.beam_width, **meta.__dict__}
+    return save_and_log(paths.model("teacher"), "teacher", hp, net, info)

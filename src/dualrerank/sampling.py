@@ -101,15 +101,18 @@ def sequence_log_prob(logits: Tensor, pad_mask: Tensor, pages: Tensor, temperatu
 def _decode(scores: Tensor, pad_mask: Tensor) -> Tensor:
     """K masked argmaxes: ``scores: [B, G, K, N]`` -> ``LongTensor[B, G, K]``, PAD_INDEX at empty positions."""
     B, G, K, N = scores.shape
-    valid = position_valid(pad_mask, K)  # [B, K]
-    scores = scores.clamp_min(torch.finfo(scores.dtype).min)  # a -inf logit still beats an unavailable item
-    taken = pad_mask[:, None, :].expand(B, G, N).clone()  # [B, G, N]
-    out = torch.empty(B, G, K, dtype=torch.long, device=scores.device)
+    # padded entries -> 0 (their value, even ±inf or NaN, is never read); a -inf logit on a valid item -> the
+    # lowest finite float, so it still beats the -inf of an unavailable item
+    scores = scores.masked_fill(pad_mask[:, None, None, :], 0.0).clamp_min(torch.finfo(scores.dtype).min)
+    blocked = torch.zeros(B, G, N, dtype=scores.dtype, device=scores.device)
+    blocked.masked_fill_(pad_mask[:, None, :], float("-inf"))  # [B, G, N]: -inf on padded and taken items
+    chosen = []
     for k in range(K):
-        idx = scores[:, :, k].masked_fill(taken, float("-inf")).argmax(-1)  # [B, G]
-        taken.scatter_(-1, idx.unsqueeze(-1), True)  # at an empty position everything is taken already
-        out[:, :, k] = torch.where(valid[:, k : k + 1], idx, PAD_INDEX)
-    return out
+        idx = (scores[:, :, k] + blocked).argmax(-1, keepdim=True)  # [B, G, 1]
+        blocked.scatter_(-1, idx, float("-inf"))  # at an empty position everything is blocked already
+        chosen.append(idx)
+    pages = torch.cat(chosen, dim=-1)  # [B, G, K]
+    return pages.masked_fill_(~position_valid(pad_mask, K)[:, None, :], PAD_INDEX)
 
 
 @torch.no_grad()

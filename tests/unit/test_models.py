@@ -10,26 +10,43 @@ from dualrerank.models.io import build_model, load_model, save_model
 from dualrerank.sampling import masked_sequential_argmax
 
 B, N, F, C, K = 3, 7, 5, 4, 4
-GEN_HP = dict(n_item_features=F, n_context_features=C, d_model=16, n_heads=2, enc_layers=1, dec_layers=1,
-              page_len=K, dropout=0.0)
-EVAL_HP = dict(n_item_features=F, n_context_features=C, item_kinds=["binary", "continuous"], page_kinds=["binary"],
-               item_scales=[1.0, 20.0], d_model=16, n_heads=2, n_layers=1, page_len=K)
+GEN_HP = dict(
+    n_item_features=F, n_context_features=C, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, page_len=K, dropout=0.0
+)
+EVAL_HP = dict(
+    n_item_features=F,
+    n_context_features=C,
+    item_kinds=["binary", "continuous"],
+    page_kinds=["binary"],
+    item_scales=[1.0, 20.0],
+    d_model=16,
+    n_heads=2,
+    n_layers=1,
+    page_len=K,
+)
 
 
 def inputs(seed: int = 0, n: int = N) -> SlateInputs:
     g = torch.Generator().manual_seed(seed)
-    return SlateInputs(torch.randn(B, n, F, generator=g), torch.randn(B, C, generator=g), torch.randn(B, n, generator=g),
-                       torch.arange(1, n + 1).float().repeat(B, 1), torch.zeros(B, n, dtype=torch.bool))
+    return SlateInputs(
+        torch.randn(B, n, F, generator=g),
+        torch.randn(B, C, generator=g),
+        torch.randn(B, n, generator=g),
+        torch.arange(1, n + 1).float().repeat(B, 1),
+        torch.zeros(B, n, dtype=torch.bool),
+    )
 
 
 def pad(x: SlateInputs, extra: int) -> SlateInputs:
     """Append ``extra`` padded candidates with garbage features."""
     g = torch.Generator().manual_seed(99)
     return SlateInputs(
-        torch.cat([x.item_features, 50 * torch.randn(B, extra, F, generator=g)], 1), x.context,
+        torch.cat([x.item_features, 50 * torch.randn(B, extra, F, generator=g)], 1),
+        x.context,
         torch.cat([x.upstream_score, torch.randn(B, extra, generator=g)], 1),
         torch.cat([x.upstream_rank, torch.zeros(B, extra)], 1),
-        torch.cat([x.pad_mask, torch.ones(B, extra, dtype=torch.bool)], 1))
+        torch.cat([x.pad_mask, torch.ones(B, extra, dtype=torch.bool)], 1),
+    )
 
 
 @pytest.fixture(params=["teacher", "student"])
@@ -53,7 +70,9 @@ def test_generator_logits_shape_and_padding_invariance(generator):
 def test_encoder_is_permutation_equivariant(generator):
     x = inputs()
     perm = torch.randperm(N, generator=torch.Generator().manual_seed(3))
-    xp = SlateInputs(x.item_features[:, perm], x.context, x.upstream_score[:, perm], x.upstream_rank[:, perm], x.pad_mask[:, perm])
+    xp = SlateInputs(
+        x.item_features[:, perm], x.context, x.upstream_score[:, perm], x.upstream_rank[:, perm], x.pad_mask[:, perm]
+    )
     t, _ = generator.encoder(x)
     tp, _ = generator.encoder(xp)
     torch.testing.assert_close(tp, t[:, perm], atol=1e-5, rtol=1e-5)

@@ -21,7 +21,9 @@ def tiny_table() -> pd.DataFrame:
         ("a", 10, "q", 3, None, None, None),
         ("a", 10, "r", 2, 1, 1, 60.0),
     ]
-    df = pd.DataFrame(rows, columns=["request_id", "ts", "item_id", "upstream_rank", "logged_position", "click", "watch_time"])
+    df = pd.DataFrame(
+        rows, columns=["request_id", "ts", "item_id", "upstream_rank", "logged_position", "click", "watch_time"]
+    )
     df["logged_position"] = df["logged_position"].astype("Int64")
     df["click"] = df["click"].astype("Int64")
     df["upstream_score"] = -df["upstream_rank"].astype(float)

@@ -50,8 +50,9 @@ class SlateDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(TensorDictDataset(self.train), batch_size=self.batch_size, shuffle=True,
-                          num_workers=self.num_workers)
+        return DataLoader(
+            TensorDictDataset(self.train), batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers
+        )
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(TensorDictDataset(self.val), batch_size=4 * self.batch_size, num_workers=self.num_workers)

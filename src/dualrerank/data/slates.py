@@ -108,7 +108,7 @@ def table_to_slates(table: pd.DataFrame, n_candidates: int | None = None) -> tup
     cand_index = np.arange(len(df)) - np.repeat(starts, sizes)
 
     def padded(values: np.ndarray, fill: float, dtype: type) -> np.ndarray:
-        out = np.full((R, N) + values.shape[1:], fill, dtype=dtype)
+        out = np.full((R, N, *values.shape[1:]), fill, dtype=dtype)
         out[req_index, cand_index] = values
         return out
 

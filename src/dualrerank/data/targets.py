@@ -28,8 +28,12 @@ def page_reward(slates: Slates, meta: SlateMeta, item_w: dict[str, float], page_
 
 
 def build_targets(
-    slates: Slates, meta: SlateMeta, item_w: dict[str, float], page_w: dict[str, float],
-    kind: str, weight_temperature: float = 1.0,
+    slates: Slates,
+    meta: SlateMeta,
+    item_w: dict[str, float],
+    page_w: dict[str, float],
+    kind: str,
+    weight_temperature: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Target lists ``[R, K]`` (PAD_INDEX where the logged page is shorter) and request weights ``[R]``.
 
@@ -38,7 +42,7 @@ def build_targets(
     ``exp(z / temperature)`` of the standardised page reward (normalised to mean 1).
     """
     page = slates.logged_page
-    R, K = page.shape
+    R = page.shape[0]
     weights = np.ones(R, dtype=np.float32)
     if kind == "logged":
         return page.copy(), weights

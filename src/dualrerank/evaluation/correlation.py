@@ -32,6 +32,8 @@ def evaluator_correlation(ev: EvalSet, g: int, seed: int) -> dict[str, dict[str,
     for name, judge in ev.judges.items():
         pred = batched_scores(judge, t, torch.from_numpy(pages))
         within = [metrics.spearman(pred[r], truth[r]) for r in range(R)]
-        out[name] = {"spearman_pooled": metrics.spearman(pred.ravel(), truth.ravel()),
-                     "spearman_within_request": float(np.nanmean(within))}
+        out[name] = {
+            "spearman_pooled": metrics.spearman(pred.ravel(), truth.ravel()),
+            "spearman_within_request": float(np.nanmean(within)),
+        }
     return out

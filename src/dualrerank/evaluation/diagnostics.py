@@ -11,7 +11,7 @@ from dualrerank import metrics
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
-from dualrerank.sampling import masked_sequential_argmax, pre_dedup_argmax, prefix_masked_log_softmax, position_valid
+from dualrerank.sampling import masked_sequential_argmax, position_valid, pre_dedup_argmax, prefix_masked_log_softmax
 
 
 @torch.inference_mode()

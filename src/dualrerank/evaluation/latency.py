@@ -12,7 +12,9 @@ from dualrerank.evaluation.policies import Policy
 from dualrerank.models.components import SlateInputs
 
 
-def time_policies(policies: list[Policy], requests: list[SlateInputs], warmup: int = 5, seed: int = 0) -> dict[str, dict[str, float]]:
+def time_policies(
+    policies: list[Policy], requests: list[SlateInputs], warmup: int = 5, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Per policy: ``p50_ms``, ``p99_ms``, ``mean_ms`` over one call per element of ``requests``.
 
     Policies are interleaved in a shuffled order at every request, so slow phases of a shared machine

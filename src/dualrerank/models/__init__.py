@@ -8,5 +8,14 @@ from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
 
-__all__ = ["ARTeacher", "ListEvaluator", "NARStudent", "PointwiseScorer", "SetEncoder", "SlateInputs",
-           "build_model", "load_model", "save_model"]
+__all__ = [
+    "ARTeacher",
+    "ListEvaluator",
+    "NARStudent",
+    "PointwiseScorer",
+    "SetEncoder",
+    "SlateInputs",
+    "build_model",
+    "load_model",
+    "save_model",
+]

@@ -39,6 +39,11 @@ class FeatureInput(nn.Module):
     saved model takes raw features at serving time.
     """
 
+    item_mean: Tensor
+    item_std: Tensor
+    ctx_mean: Tensor
+    ctx_std: Tensor
+
     def __init__(self, n_item_features: int, n_context_features: int, d_model: int) -> None:
         super().__init__()
         f = n_item_features + N_EXTRA_ITEM_INPUTS
@@ -47,7 +52,9 @@ class FeatureInput(nn.Module):
         self.register_buffer("ctx_mean", torch.zeros(n_context_features))
         self.register_buffer("ctx_std", torch.ones(n_context_features))
         self.item_mlp = nn.Sequential(nn.Linear(f, d_model), nn.GELU(), nn.Linear(d_model, d_model))
-        self.ctx_mlp = nn.Sequential(nn.Linear(max(n_context_features, 1), d_model), nn.GELU(), nn.Linear(d_model, d_model))
+        self.ctx_mlp = nn.Sequential(
+            nn.Linear(max(n_context_features, 1), d_model), nn.GELU(), nn.Linear(d_model, d_model)
+        )
 
     @staticmethod
     def raw_item_inputs(x: SlateInputs) -> Tensor:
@@ -79,8 +86,15 @@ class FeatureInput(nn.Module):
 
 def transformer_layers(d_model: int, n_heads: int, n_layers: int, dropout: float, decoder: bool = False) -> nn.Module:
     """Pre-norm Transformer encoder (or decoder, with cross-attention) layers, batch-first."""
-    kwargs = dict(d_model=d_model, nhead=n_heads, dim_feedforward=2 * d_model, dropout=dropout,
-                  activation="gelu", batch_first=True, norm_first=True)
+    kwargs = dict(
+        d_model=d_model,
+        nhead=n_heads,
+        dim_feedforward=2 * d_model,
+        dropout=dropout,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,
+    )
     if decoder:
         return nn.TransformerDecoder(nn.TransformerDecoderLayer(**kwargs), n_layers)  # type: ignore[arg-type]
     return nn.TransformerEncoder(nn.TransformerEncoderLayer(**kwargs), n_layers, enable_nested_tensor=False)  # type: ignore[arg-type]

@@ -15,8 +15,13 @@ class SetEncoder(nn.Module):
     """``SlateInputs -> (T [B, N, D], u [B, D])``: candidate representations and the context vector."""
 
     def __init__(
-        self, n_item_features: int, n_context_features: int, d_model: int = 64, n_heads: int = 4,
-        n_layers: int = 2, dropout: float = 0.1,
+        self,
+        n_item_features: int,
+        n_context_features: int,
+        d_model: int = 64,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        dropout: float = 0.1,
     ) -> None:
         super().__init__()
         self.inputs = FeatureInput(n_item_features, n_context_features, d_model)

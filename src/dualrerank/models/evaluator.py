@@ -23,10 +23,21 @@ class ListEvaluator(nn.Module):
     training scale) for continuous ones; ``expected`` maps them to expected responses.
     """
 
+    item_scales: Tensor
+
     def __init__(
-        self, n_item_features: int, n_context_features: int, item_kinds: list[str], page_kinds: list[str],
-        item_scales: list[float], d_model: int = 64, n_heads: int = 4, n_layers: int = 2, page_len: int = 10,
-        arch: str = "transformer", dropout: float = 0.1,
+        self,
+        n_item_features: int,
+        n_context_features: int,
+        item_kinds: list[str],
+        page_kinds: list[str],
+        item_scales: list[float],
+        d_model: int = 64,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        page_len: int = 10,
+        arch: str = "transformer",
+        dropout: float = 0.1,
     ) -> None:
         super().__init__()
         if arch not in ("transformer", "bilstm"):
@@ -43,13 +54,19 @@ class ListEvaluator(nn.Module):
             self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
         self.norm = nn.LayerNorm(d_model)
         self.item_head = nn.Linear(d_model, max(len(item_kinds), 1))
-        self.page_head = nn.Sequential(nn.Linear(2 * d_model, d_model), nn.GELU(), nn.Linear(d_model, max(len(page_kinds), 1)))
+        self.page_head = nn.Sequential(
+            nn.Linear(2 * d_model, d_model), nn.GELU(), nn.Linear(d_model, max(len(page_kinds), 1))
+        )
 
     def forward(self, x: SlateInputs, pages: Tensor) -> tuple[Tensor, Tensor]:
         B, G, K = pages.shape
         items = gather_items(self.inputs.items(x), pages)  # [B, G, K, D]
         empty = (pages < 0).reshape(B * G, K)
-        h = items.reshape(B * G, K, -1) + self.slots.weight[:K] + self.inputs.context(x).repeat_interleave(G, 0)[:, None]
+        h = (
+            items.reshape(B * G, K, -1)
+            + self.slots.weight[:K]
+            + self.inputs.context(x).repeat_interleave(G, 0)[:, None]
+        )
         if self.arch == "transformer":
             h = self.body(h, src_key_padding_mask=empty)
         else:

@@ -19,8 +19,13 @@ from dualrerank.models.encoder import SetEncoder
 
 class NARStudent(nn.Module):
     def __init__(
-        self, encoder: SetEncoder, d_model: int = 64, n_heads: int = 4, n_layers: int = 2,
-        page_len: int = 10, dropout: float = 0.1,
+        self,
+        encoder: SetEncoder,
+        d_model: int = 64,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        page_len: int = 10,
+        dropout: float = 0.1,
     ) -> None:
         super().__init__()
         self.encoder = encoder

@@ -19,9 +19,15 @@ from dualrerank.models.encoder import SetEncoder
 
 
 class ARTeacher(nn.Module):
+    causal: Tensor
     def __init__(
-        self, encoder: SetEncoder, d_model: int = 64, n_heads: int = 4, n_layers: int = 2,
-        page_len: int = 10, dropout: float = 0.1,
+        self,
+        encoder: SetEncoder,
+        d_model: int = 64,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        page_len: int = 10,
+        dropout: float = 0.1,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -60,12 +66,13 @@ class ARTeacher(nn.Module):
         return self.decode(x, k=k, temperature=0.0)
 
     @torch.no_grad()
-    def decode(self, x: SlateInputs, k: int | None = None, temperature: float = 0.0,
-               generator: torch.Generator | None = None) -> Tensor:
+    def decode(
+        self, x: SlateInputs, k: int | None = None, temperature: float = 0.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """``[B, K]`` list decoded step by step: greedy at temperature 0, else ancestral sampling."""
         k = k or self.page_len
         memory = self.encode(x)
-        B, N = x.pad_mask.shape
+        B = x.pad_mask.shape[0]
         prefix = torch.full((B, 0), PAD_INDEX, dtype=torch.long, device=x.pad_mask.device)
         taken = x.pad_mask.clone()
         for _ in range(k):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.evaluator import ListEvaluator
@@ -65,27 +65,28 @@ class Reranker:
     """Greedy / Best-of-N over a NAR student, or greedy / beam over an AR teacher."""
 
     def __init__(
-        self, generator: nn.Module, judge: Judge | None = None, temperature: float = 1.0, beam_width: int = 1,
+        self,
+        generator: ARTeacher | NARStudent,
+        judge: Judge | None = None,
+        temperature: float = 1.0,
+        beam_width: int = 1,
         seed: int = 0,
     ) -> None:
+        if not isinstance(generator, (ARTeacher, NARStudent)):
+            raise TypeError(f"generator must be an ARTeacher or NARStudent, got {type(generator).__name__}")
         self.generator = generator.eval()
+        self.page_len = generator.page_len
         self.judge = judge
         self.temperature, self.beam_width = temperature, beam_width
         self.mode = "ar" if isinstance(generator, ARTeacher) else "nar"
-        if self.mode == "nar" and not isinstance(generator, NARStudent):
-            raise TypeError(f"generator must be an ARTeacher or NARStudent, got {type(generator).__name__}")
         self.rng = torch.Generator().manual_seed(seed)
-
-    @property
-    def page_len(self) -> int:
-        return int(self.generator.page_len)
 
     @torch.inference_mode()
     def rerank(self, x: SlateInputs, n_samples: int = 1) -> RerankResult:
         """Best page per request among ``n_samples`` lists (1 = the greedy list, or the beam for AR)."""
         B = x.pad_mask.shape[0]
         nan = torch.full((B,), float("nan"))
-        if self.mode == "ar":
+        if isinstance(self.generator, ARTeacher):
             teacher = self.generator
             pages = teacher.beam(x, self.beam_width) if self.beam_width > 1 else teacher.greedy(x)
             return RerankResult(pages, nan)
@@ -94,8 +95,9 @@ class Reranker:
             return RerankResult(masked_sequential_argmax(logits, x.pad_mask), nan)
         if self.judge is None:
             raise ValueError("Best-of-N needs a judge (evaluator)")
-        lists, _ = gumbel_max_sample(logits, x.pad_mask, n_samples, temperature=self.temperature,
-                                     include_greedy=True, generator=self.rng)
+        lists, _ = gumbel_max_sample(
+            logits, x.pad_mask, n_samples, temperature=self.temperature, include_greedy=True, generator=self.rng
+        )
         scores = self.judge.score(x, lists)  # [B, G], one batched evaluator pass
         best = scores.argmax(dim=1)
         rows = torch.arange(B)

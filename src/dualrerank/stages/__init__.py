@@ -8,7 +8,14 @@ import importlib
 from types import ModuleType
 
 STAGES: tuple[str, ...] = (
-    "generate", "validate", "train_teacher", "train_nar", "distill", "train_evaluator", "train_pointwise", "evaluate",
+    "generate",
+    "validate",
+    "train_teacher",
+    "train_nar",
+    "distill",
+    "train_evaluator",
+    "train_pointwise",
+    "evaluate",
 )
 
 

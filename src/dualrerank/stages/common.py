@@ -29,11 +29,15 @@ def load_data(paths: Paths, splits: tuple[str, ...] = ("train", "val")) -> tuple
     return SlateMeta.load(paths.meta), {s: Slates.load(paths.split(s)) for s in splits}
 
 
-def supervised_tensors(slates: Slates, meta: SlateMeta, params: Params, target: TargetConfig) -> dict[str, torch.Tensor]:
+def supervised_tensors(
+    slates: Slates, meta: SlateMeta, params: Params, target: TargetConfig
+) -> dict[str, torch.Tensor]:
     """Inputs, logged feedback, target lists, request weights and per-item rewards as tensors."""
     reward = params.data.reward
     tgt, weight = build_targets(slates, meta, reward.item, reward.page, target.kind, target.weight_temperature)
-    return slate_tensors(slates, {"target": tgt, "weight": weight, "item_reward": item_reward(slates, meta, reward.item)})
+    return slate_tensors(
+        slates, {"target": tgt, "weight": weight, "item_reward": item_reward(slates, meta, reward.item)}
+    )
 
 
 def fit_normalization(inputs: FeatureInput, train: dict[str, torch.Tensor]) -> None:
@@ -43,9 +47,16 @@ def fit_normalization(inputs: FeatureInput, train: dict[str, torch.Tensor]) -> N
 
 
 def generator_hparams(meta: SlateMeta, net: NetConfig) -> dict[str, Any]:
-    return {"n_item_features": len(meta.item_features), "n_context_features": len(meta.context_features),
-            "d_model": net.d_model, "n_heads": net.n_heads, "enc_layers": net.enc_layers,
-            "dec_layers": net.dec_layers, "page_len": meta.page_len, "dropout": net.dropout}
+    return {
+        "n_item_features": len(meta.item_features),
+        "n_context_features": len(meta.context_features),
+        "d_model": net.d_model,
+        "n_heads": net.n_heads,
+        "enc_layers": net.enc_layers,
+        "dec_layers": net.dec_layers,
+        "page_len": meta.page_len,
+        "dropout": net.dropout,
+    }
 
 
 def fingerprint(paths: Paths, stage: str, config: Any, inputs: tuple[Path, ...]) -> str:
@@ -58,8 +69,13 @@ def fingerprint(paths: Paths, stage: str, config: Any, inputs: tuple[Path, ...])
 
 
 def train(
-    module: Any, train_t: dict[str, torch.Tensor], val_t: dict[str, torch.Tensor], optim: OptimConfig,
-    params: Params, paths: Paths, run_key: str,
+    module: Any,
+    train_t: dict[str, torch.Tensor],
+    val_t: dict[str, torch.Tensor],
+    optim: OptimConfig,
+    params: Params,
+    paths: Paths,
+    run_key: str,
 ) -> Any:
     """Fit ``module`` with the one trainer factory; resumes an interrupted run with the same ``run_key``."""
     ckpt_dir = paths.checkpoints / run_key

@@ -12,7 +12,7 @@ import torch
 from dualrerank.config import Params
 from dualrerank.losses import rank_decay_weights
 from dualrerank.models.components import SlateInputs
-from dualrerank.models.io import build_model, load_model
+from dualrerank.models.io import build_student, load_model
 from dualrerank.models.teacher import ARTeacher
 from dualrerank.paths import Paths
 from dualrerank.stages.common import fingerprint, fit_normalization, load_data, save_and_log, supervised_tensors, train
@@ -22,7 +22,9 @@ SECTIONS = ("data", "distill")
 
 
 @torch.no_grad()
-def teacher_trajectories(teacher: ARTeacher, tensors: dict[str, torch.Tensor], batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+def teacher_trajectories(
+    teacher: ARTeacher, tensors: dict[str, torch.Tensor], batch: int = 512
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy lists ``[R, K]`` of the teacher and its step logits along them ``[R, K, N]``."""
     lists, logits = [], []
     n = len(tensors["pad_mask"])
@@ -45,7 +47,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         t["trajectory"], t["teacher_logits"] = teacher_trajectories(teacher, t)
         tensors[split] = t
     hp = {**record["hparams"], "dec_layers": cfg.dec_layers, "dropout": cfg.dropout}
-    student = build_model("student", hp)
+    student = build_student(hp)
     if cfg.encoder == "fresh":
         fit_normalization(student.encoder.inputs, tensors["train"])
     else:  # copy: start from the teacher's encoder and fine-tune it; shared: reuse it frozen
@@ -54,9 +56,18 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     K = hp["page_len"]
     weights = None if cfg.position_weights == "uniform" else rank_decay_weights(K, kind=cfg.position_weights)
     gt, kd, hard = (0.0, 0.0, 1.0) if cfg.hard_only else (cfg.gt_weight, cfg.kd_weight, cfg.hard_weight)
-    module = StudentLitModule(student, cfg.optim.lr, cfg.optim.weight_decay, gt_weight=gt, kd_weight=kd,
-                              hard_weight=hard, temperature=cfg.temperature, position_weights=weights)
+    module = StudentLitModule(
+        student,
+        cfg.optim.lr,
+        cfg.optim.weight_decay,
+        gt_weight=gt,
+        kd_weight=kd,
+        hard_weight=hard,
+        temperature=cfg.temperature,
+        position_weights=weights,
+    )
     key = fingerprint(paths, "distill", cfg, (paths.split("train"), paths.split("val"), paths.model("teacher")))
     train(module, tensors["train"], tensors["val"], cfg.optim, params, paths, key)
-    return save_and_log(paths.model("student"), "student", hp, student,
-                        {**record["meta"], "stage": "distill", "encoder": cfg.encoder})
+    return save_and_log(
+        paths.model("student"), "student", hp, student, {**record["meta"], "stage": "distill", "encoder": cfg.encoder}
+    )

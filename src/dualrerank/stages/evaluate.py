@@ -24,7 +24,10 @@ from dualrerank.evaluation.latency import slice_requests, time_policies
 from dualrerank.evaluation.policies import Policy, generative, run_policy, score_and_sort, upstream
 from dualrerank.evaluation.scoring import EvalSet, page_metrics, true_utilities
 from dualrerank.models.components import SlateInputs
-from dualrerank.models.io import load_model
+from dualrerank.models.io import load_as
+from dualrerank.models.pointwise import PointwiseScorer
+from dualrerank.models.student import NARStudent
+from dualrerank.models.teacher import ARTeacher
 from dualrerank.paths import Paths
 from dualrerank.serving.reranker import Judge, Reranker
 from dualrerank.world.simulator import World
@@ -42,11 +45,21 @@ def build_eval_set(params: Params, paths: Paths, meta: SlateMeta, test: Slates) 
         requests = world.split_of(test.request_id.astype(np.int64))
         if not np.array_equal(requests.item_id.astype(str), test.item_id):
             raise ValueError("test slates and world requests disagree on candidates; rerun generate + validate")
-    judges = {name: Judge.from_file(paths.model(f)) for name, f in (("evaluator", "evaluator"), ("heldout_evaluator", "evaluator_heldout"))
-              if paths.model(f).exists()}
+    judges = {
+        name: Judge.from_file(paths.model(f))
+        for name, f in (("evaluator", "evaluator"), ("heldout_evaluator", "evaluator_heldout"))
+        if paths.model(f).exists()
+    }
     viewport = params.world.viewport if world is not None else min(4, meta.page_len)
-    return EvalSet(slate_tensors(test), item_reward(test, meta, params.data.reward.item), viewport, meta.page_len,
-                   world, requests, judges)
+    return EvalSet(
+        slate_tensors(test),
+        item_reward(test, meta, params.data.reward.item),
+        viewport,
+        meta.page_len,
+        world,
+        requests,
+        judges,
+    )
 
 
 def build_policies(params: Params, paths: Paths, ev: EvalSet) -> tuple[list[Policy], dict[str, torch.nn.Module]]:
@@ -54,22 +67,26 @@ def build_policies(params: Params, paths: Paths, ev: EvalSet) -> tuple[list[Poli
     policies = [upstream(K)]
     nets: dict[str, torch.nn.Module] = {}
     if paths.model("pointwise").exists():
-        net, _ = load_model(paths.model("pointwise"))
-        policies.append(score_and_sort(net, K))  # type: ignore[arg-type]
+        pointwise, _ = load_as(paths.model("pointwise"), PointwiseScorer)
+        policies.append(score_and_sort(pointwise, K))
     if paths.model("teacher").exists():
-        nets["teacher"], _ = load_model(paths.model("teacher"))
-        policies.append(generative("ar_greedy", Reranker(nets["teacher"])))
-        policies.append(generative("ar_beam", Reranker(nets["teacher"], beam_width=params.train_teacher.beam_width)))
+        teacher, _ = load_as(paths.model("teacher"), ARTeacher)
+        nets["teacher"] = teacher
+        policies.append(generative("ar_greedy", Reranker(teacher)))
+        policies.append(generative("ar_beam", Reranker(teacher, beam_width=params.train_teacher.beam_width)))
     best_nar = None
     for file, name in NAR_MODELS:
         if paths.model(file).exists():
-            nets[name], _ = load_model(paths.model(file))
-            policies.append(generative(name, Reranker(nets[name])))
+            student, _ = load_as(paths.model(file), NARStudent)
+            nets[name] = student
+            policies.append(generative(name, Reranker(student)))
             best_nar = name if name != "nar_nokd" else best_nar
     judge = ev.judges.get("evaluator") if ev.judges else None
     if best_nar is not None and judge is not None:
         for n in cfg.bon_sizes:
-            rr = Reranker(nets[best_nar], judge, temperature=cfg.bon_temperature, seed=cfg.seed)
+            best = nets[best_nar]
+            assert isinstance(best, NARStudent)
+            rr = Reranker(best, judge, temperature=cfg.bon_temperature, seed=cfg.seed)
             policies.append(generative(f"{best_nar}_bon{n}", rr, n))
     return policies, nets
 
@@ -89,13 +106,20 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         u = true_utilities(pages, ev)
         if u is not None:
             utilities[p.name] = u
-        print(f"evaluate: {p.name:<18} {rows[p.name].get('true_utility') or float('nan'):.4f} "
-              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        print(
+            f"evaluate: {p.name:<18} {rows[p.name].get('true_utility') or float('nan'):.4f} "
+            f"({time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
     oracle = _oracle(paths, ev, utilities, rows)
     _latency(policies, ev, cfg, rows)
-    report = {"policies": rows, "oracle": oracle, "diagnostics": _diagnostics(nets, ev, cfg),
-              "evaluator_correlation": evaluator_correlation(ev, cfg.correlation_pages, cfg.seed),
-              "n_test_requests": len(ev.tensors["pad_mask"])}
+    report = {
+        "policies": rows,
+        "oracle": oracle,
+        "diagnostics": _diagnostics(nets, ev, cfg),
+        "evaluator_correlation": evaluator_correlation(ev, cfg.correlation_pages, cfg.seed),
+        "n_test_requests": len(ev.tensors["pad_mask"]),
+    }
     paths.reports.mkdir(parents=True, exist_ok=True)
     paths.report("metrics.json").write_text(json.dumps(finite_or_null(report), indent=2, allow_nan=False))
     return {f"{name}_true_utility": r["true_utility"] for name, r in rows.items() if r.get("true_utility") is not None}
@@ -133,8 +157,13 @@ def _diagnostics(nets: dict[str, torch.nn.Module], ev: EvalSet, cfg) -> dict:
     n = min(cfg.diagnostics_requests, len(ev.tensors["pad_mask"]))
     x = SlateInputs.from_batch({k: v[:n] for k, v in ev.tensors.items()})
     teacher_lists = teacher.greedy(x)  # type: ignore[operator]
-    out: dict = {"by_student": {name: diagnostics.student_vs_teacher(net, teacher_lists, x, ev.viewport)  # type: ignore[arg-type]
-                                for name, net in nets.items() if name != "teacher"}}
+    out: dict = {
+        "by_student": {
+            name: diagnostics.student_vs_teacher(net, teacher_lists, x, ev.viewport)  # type: ignore[arg-type]
+            for name, net in nets.items()
+            if name != "teacher"
+        }
+    }
     m = min(cfg.ecg_requests, n)
     xe = SlateInputs.from_batch({k: v[:m] for k, v in ev.tensors.items()})
     ecg = diagnostics.entropy_consistency_gap(teacher, xe, cfg.ecg_samples, seed=cfg.seed)  # type: ignore[arg-type]
@@ -143,8 +172,10 @@ def _diagnostics(nets: dict[str, torch.nn.Module], ev: EvalSet, cfg) -> dict:
     out["teacher_entropy_by_slot"] = np.nanmean(ecg["greedy_entropy"], axis=0).tolist()
     if ev.requests is not None:  # buckets by the world's query ambiguity (evaluation-only ground truth)
         ambiguous = (ev.requests.intent_topic[:m] >= 0).sum(1) > 1
-        out["ecg_by_bucket"] = {"ambiguous": float(np.nanmean(ecg["ecg"][ambiguous])),
-                                "clear": float(np.nanmean(ecg["ecg"][~ambiguous]))}
+        out["ecg_by_bucket"] = {
+            "ambiguous": float(np.nanmean(ecg["ecg"][ambiguous])),
+            "clear": float(np.nanmean(ecg["ecg"][~ambiguous])),
+        }
     best = next((k for k in ("nar_ldro", "nar_kd", "nar_nokd") if k in out["by_student"]), None)
     if best is not None:
         out.update({k: out["by_student"][best][k] for k in ("ptar", "ptar_viewport", "collapse_rate")})

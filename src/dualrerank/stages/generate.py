@@ -30,8 +30,11 @@ def run(params: Params, paths: Paths) -> dict[str, float | str]:
     world.save(paths.world)
     table = log_table(world, seed=params.world.seed + 1)
     table.to_parquet(paths.logs, index=False)
-    print(f"generate: {len(world.requests)} requests x {params.world.n_candidates} candidates "
-          f"-> {paths.logs} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    print(
+        f"generate: {len(world.requests)} requests x {params.world.n_candidates} candidates "
+        f"-> {paths.logs} ({time.perf_counter() - t0:.1f} s)",
+        flush=True,
+    )
     summary = world_summary(world, paths, progress=params.common.progress)
     paths.reports.mkdir(parents=True, exist_ok=True)
     paths.report("world.json").write_text(json.dumps(summary, indent=2))
@@ -48,8 +51,9 @@ def world_summary(world: World, paths: Paths, progress: bool = True) -> dict[str
     t0 = time.perf_counter()
     best = world.oracle(test, progress=progress)
     oracle_seconds = time.perf_counter() - t0
-    np.savez(paths.oracle, request_id=test.request_id, pages=best.pages, utility=best.utility,
-             method=np.array(best.method))
+    np.savez(
+        paths.oracle, request_id=test.request_id, pages=best.pages, utility=best.utility, method=np.array(best.method)
+    )
 
     reps = int(np.ceil(10_000 / len(test)))
     many = test.subset(np.tile(np.arange(len(test)), reps)[:10_000])

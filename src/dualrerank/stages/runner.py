@@ -41,6 +41,8 @@ def execute(stage: str, params: Params | None = None, root: Path = Path("."), tr
         result = dict(module.run(params, paths))
         seconds = time.perf_counter() - t0
         result.setdefault("seconds", seconds)
-        mlflow.log_metrics({k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        mlflow.log_metrics(
+            {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        )
     print(f"{stage}: done in {seconds:.1f} s", flush=True)
     return result

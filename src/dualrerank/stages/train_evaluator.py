@@ -14,7 +14,7 @@ from dualrerank.config import Params
 from dualrerank.config.training import EvaluatorNetConfig
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
-from dualrerank.models.io import build_model
+from dualrerank.models.io import build_evaluator
 from dualrerank.paths import Paths
 from dualrerank.stages.common import fingerprint, fit_normalization, load_data, save_and_log, seed_module, train
 from dualrerank.training.modules import EvaluatorLitModule
@@ -40,10 +40,19 @@ def target_kinds(slates: Slates) -> tuple[list[str], list[float], list[str]]:
 
 def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates) -> dict[str, Any]:
     item_kinds, scales, page_kinds = target_kinds(train)
-    return {"n_item_features": len(meta.item_features), "n_context_features": len(meta.context_features),
-            "item_kinds": item_kinds, "page_kinds": page_kinds, "item_scales": scales, "d_model": net.d_model,
-            "n_heads": net.n_heads, "n_layers": net.n_layers, "page_len": meta.page_len, "arch": net.arch,
-            "dropout": net.dropout}
+    return {
+        "n_item_features": len(meta.item_features),
+        "n_context_features": len(meta.context_features),
+        "item_kinds": item_kinds,
+        "page_kinds": page_kinds,
+        "item_scales": scales,
+        "d_model": net.d_model,
+        "n_heads": net.n_heads,
+        "n_layers": net.n_layers,
+        "page_len": meta.page_len,
+        "arch": net.arch,
+        "dropout": net.dropout,
+    }
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:
@@ -58,16 +67,21 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         seed_module(net_cfg.seed)
         part = data["train"].subset(np.flatnonzero(rows))
         hp = evaluator_hparams(meta, net_cfg, part)
-        net = build_model("evaluator", hp)
+        net = build_evaluator(hp)
         tr = slate_tensors(part)
         fit_normalization(net.inputs, tr)
         module = EvaluatorLitModule(net, cfg.optim.lr, cfg.optim.weight_decay)
         key = fingerprint(paths, name, cfg, (paths.split("train"), paths.split("val")))
         with _nested_run(name):
             train(module, tr, val_t, cfg.optim, params, paths, key)
-        info = {"stage": "train_evaluator", "role": name, "n_train_requests": int(rows.sum()),
-                "item_weights": _aligned(meta.feedback, params.data.reward.item),
-                "page_weights": _aligned(meta.page_feedback, params.data.reward.page), **meta.__dict__}
+        info = {
+            "stage": "train_evaluator",
+            "role": name,
+            "n_train_requests": int(rows.sum()),
+            "item_weights": _aligned(meta.feedback, params.data.reward.item),
+            "page_weights": _aligned(meta.page_feedback, params.data.reward.page),
+            **meta.__dict__,
+        }
         sizes = save_and_log(paths.model(name), "evaluator", hp, net, info)
         figures.update({f"{name}_{k}": v for k, v in sizes.items()})
     return figures

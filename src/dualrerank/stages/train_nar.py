@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dualrerank.config import Params
-from dualrerank.models.io import build_model
+from dualrerank.models.io import build_student
 from dualrerank.paths import Paths
 from dualrerank.stages.common import (
-    fingerprint, fit_normalization, generator_hparams, load_data, save_and_log, supervised_tensors, train,
+    fingerprint,
+    fit_normalization,
+    generator_hparams,
+    load_data,
+    save_and_log,
+    supervised_tensors,
+    train,
 )
 from dualrerank.training.modules import StudentLitModule
 
@@ -18,7 +24,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     meta, data = load_data(paths)
     tr, va = (supervised_tensors(data[s], meta, params, cfg.target) for s in ("train", "val"))
     hp = generator_hparams(meta, cfg.net)
-    net = build_model("student", hp)
+    net = build_student(hp)
     fit_normalization(net.encoder.inputs, tr)
     module = StudentLitModule(net, cfg.optim.lr, cfg.optim.weight_decay, gt_weight=1.0)
     key = fingerprint(paths, "train_nar", cfg, (paths.split("train"), paths.split("val")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dualrerank.config import Params
 from dualrerank.config.training import TargetConfig
-from dualrerank.models.io import build_model
+from dualrerank.models.io import build_pointwise
 from dualrerank.paths import Paths
 from dualrerank.stages.common import fingerprint, fit_normalization, load_data, save_and_log, supervised_tensors, train
 from dualrerank.training.modules import PointwiseLitModule
@@ -16,9 +16,13 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     cfg = params.train_pointwise
     meta, data = load_data(paths)
     tr, va = (supervised_tensors(data[s], meta, params, TargetConfig()) for s in ("train", "val"))
-    hp = {"n_item_features": len(meta.item_features), "n_context_features": len(meta.context_features),
-          "d_model": cfg.d_model, "page_len": meta.page_len}
-    net = build_model("pointwise", hp)
+    hp = {
+        "n_item_features": len(meta.item_features),
+        "n_context_features": len(meta.context_features),
+        "d_model": cfg.d_model,
+        "page_len": meta.page_len,
+    }
+    net = build_pointwise(hp)
     fit_normalization(net.inputs, tr)
     module = PointwiseLitModule(net, cfg.optim.lr, cfg.optim.weight_decay)
     key = fingerprint(paths, "train_pointwise", cfg, (paths.split("train"), paths.split("val")))

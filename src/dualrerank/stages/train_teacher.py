@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dualrerank.config import Params
-from dualrerank.models.io import build_model
+from dualrerank.models.io import build_teacher
 from dualrerank.paths import Paths
 from dualrerank.stages.common import (
-    fingerprint, fit_normalization, generator_hparams, load_data, save_and_log, supervised_tensors, train,
+    fingerprint,
+    fit_normalization,
+    generator_hparams,
+    load_data,
+    save_and_log,
+    supervised_tensors,
+    train,
 )
 from dualrerank.training.modules import TeacherLitModule
 
@@ -18,7 +24,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     meta, data = load_data(paths)
     tr, va = (supervised_tensors(data[s], meta, params, cfg.target) for s in ("train", "val"))
     hp = generator_hparams(meta, cfg.net)
-    net = build_model("teacher", hp)
+    net = build_teacher(hp)
     fit_normalization(net.encoder.inputs, tr)
     module = TeacherLitModule(net, cfg.optim.lr, cfg.optim.weight_decay, cfg.lambda_bpr, cfg.bpr_negatives)
     key = fingerprint(paths, "train_teacher", cfg, (paths.split("train"), paths.split("val")))

@@ -19,6 +19,8 @@ from dualrerank.training.base import LitBase
 class TeacherLitModule(LitBase):
     """AR teacher with teacher forcing: ``L_MLE + lambda_BPR * L_BPR`` on the target list."""
 
+    net: ARTeacher
+
     def __init__(self, net: ARTeacher, lr: float, weight_decay: float, lambda_bpr: float, bpr_negatives: str) -> None:
         super().__init__(net, lr, weight_decay)
         self.lambda_bpr, self.bpr_negatives = lambda_bpr, bpr_negatives
@@ -34,9 +36,19 @@ class TeacherLitModule(LitBase):
 class StudentLitModule(LitBase):
     """NAR student: ground-truth term and/or Sequential KD from precomputed teacher trajectories."""
 
+    net: NARStudent
+    position_weights: Tensor | None
+
     def __init__(
-        self, net: NARStudent, lr: float, weight_decay: float, gt_weight: float = 1.0, kd_weight: float = 0.0,
-        hard_weight: float = 0.0, temperature: float = 1.0, position_weights: Tensor | None = None,
+        self,
+        net: NARStudent,
+        lr: float,
+        weight_decay: float,
+        gt_weight: float = 1.0,
+        kd_weight: float = 0.0,
+        hard_weight: float = 0.0,
+        temperature: float = 1.0,
+        position_weights: Tensor | None = None,
     ) -> None:
         super().__init__(net, lr, weight_decay)
         self.gt_weight, self.kd_weight, self.hard_weight = gt_weight, kd_weight, hard_weight
@@ -50,8 +62,14 @@ class StudentLitModule(LitBase):
         if self.gt_weight:
             terms["gt"] = mle_loss(logits, batch["target"], x.pad_mask, weights=batch["weight"])
         if self.kd_weight:
-            terms["kd"] = sequential_kd_loss(logits, batch["teacher_logits"], batch["trajectory"], x.pad_mask,
-                                             temperature=self.temperature, position_weights=self.position_weights)
+            terms["kd"] = sequential_kd_loss(
+                logits,
+                batch["teacher_logits"],
+                batch["trajectory"],
+                x.pad_mask,
+                temperature=self.temperature,
+                position_weights=self.position_weights,
+            )
         if self.hard_weight:
             terms["hard_kd"] = hard_kd_loss(logits, batch["trajectory"], x.pad_mask)
         weights = {"gt": self.gt_weight, "kd": self.kd_weight, "hard_kd": self.hard_weight}
@@ -85,7 +103,11 @@ class EvaluatorLitModule(LitBase):
         for p, kind in enumerate(self.net.page_kinds):
             target, known = batch["page_feedback"][:, p], ~torch.isnan(batch["page_feedback"][:, p])
             out = page_out[:, p][known]
-            loss = nnf.binary_cross_entropy_with_logits(out, target[known]) if kind == "binary" else nnf.mse_loss(out, target[known])
+            loss = (
+                nnf.binary_cross_entropy_with_logits(out, target[known])
+                if kind == "binary"
+                else nnf.mse_loss(out, target[known])
+            )
             metrics[f"page_{p}"] = loss
         return torch.stack(list(metrics.values())).sum(), metrics
 

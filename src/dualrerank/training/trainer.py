@@ -28,7 +28,9 @@ def mlflow_logger(experiment: str, tracking_uri: str) -> object | bool:
 def build_trainer(common: CommonConfig, optim: OptimConfig, ckpt_dir: Path, tracking_uri: str) -> L.Trainer:
     """A Trainer whose ``last.ckpt`` in ``ckpt_dir`` lets an interrupted run resume."""
     callbacks = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_last=True, save_top_k=1),
+        ModelCheckpoint(
+            dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_last=True, save_top_k=1
+        ),
         EarlyStopping(monitor="val/loss", mode="min", patience=optim.patience),
     ]
     return L.Trainer(
@@ -37,7 +39,9 @@ def build_trainer(common: CommonConfig, optim: OptimConfig, ckpt_dir: Path, trac
         strategy=common.strategy,
         num_nodes=common.num_nodes,
         max_epochs=optim.max_epochs,
-        limit_train_batches=optim.limit_train_batches if optim.limit_train_batches <= 1 else int(optim.limit_train_batches),
+        limit_train_batches=optim.limit_train_batches
+        if optim.limit_train_batches <= 1
+        else int(optim.limit_train_batches),
         gradient_clip_val=optim.grad_clip,
         callbacks=callbacks,
         logger=mlflow_logger(common.mlflow_experiment, tracking_uri),  # type: ignore[arg-type]
@@ -49,14 +53,17 @@ def build_trainer(common: CommonConfig, optim: OptimConfig, ckpt_dir: Path, trac
     )
 
 
-def fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule, ckpt_dir: Path) -> L.LightningModule:
+def fit(
+    trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule, ckpt_dir: Path
+) -> L.LightningModule:
     """Train (resuming from ``ckpt_dir/last.ckpt`` if a previous run was interrupted), restore the best
     weights into ``module``, and remove the resume checkpoints once training completed."""
     last = ckpt_dir / "last.ckpt"
     if last.exists():
         print(f"resuming from {last}", flush=True)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""  # type: ignore[union-attr]
+    ckpt = next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)  # type: ignore[attr-defined]
+    best = ckpt.best_model_path if ckpt is not None else ""
     if best:
         import torch
 

@@ -5,16 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def plackett_luce_pages(
-    scores: np.ndarray, k: int, temperature: float, rng: np.random.Generator
-) -> np.ndarray:
+def plackett_luce_pages(scores: np.ndarray, k: int, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """[R, k] pages sampled without replacement with P(next = i) proportional to exp(score_i / temperature).
 
     Uses the Gumbel-top-k trick: the top-k of ``score / temperature + Gumbel noise`` is an exact
     Plackett-Luce sample. ``temperature -> 0`` gives the deterministic upstream order.
     """
-    if temperature <= 0:
-        noisy = scores
-    else:
-        noisy = scores / temperature + rng.gumbel(size=scores.shape)
+    noisy = scores if temperature <= 0 else scores / temperature + rng.gumbel(size=scores.shape)
     return np.argsort(-noisy, axis=1, kind="stable")[:, :k]

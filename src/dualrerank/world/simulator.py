@@ -84,12 +84,9 @@ class World:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"req_{k}": v for k, v in self.requests.arrays().items()}
         with open(path, "wb") as fh:
-            np.savez_compressed(
-                fh,
-                config=np.array(json.dumps(dataclasses.asdict(self.cfg))),
-                transition=self.model.transition,
-                **arrays,
-            )
+            arrays["config"] = np.array(json.dumps(dataclasses.asdict(self.cfg)))
+            arrays["transition"] = self.model.transition
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> World:

@@ -161,8 +161,11 @@ def page_terms(
     utility = (
         watch.sum(-1) / 60.0
         + (1.0 - beta) * (cfg.sat_weight * sat_att - cfg.reform_weight * ref_att)
-        + (beta * (cfg.sat_weight * cfg.sat_prob * cov - cfg.reform_weight * cfg.reform_prob * (1.0 - cov))
-           if touches_view else 0.0)
+        + (
+            beta * (cfg.sat_weight * cfg.sat_prob * cov - cfg.reform_weight * cfg.reform_prob * (1.0 - cov))
+            if touches_view
+            else 0.0
+        )
     )
     return {"click": click, "watch": watch, "sat_att": sat_att, "ref_att": ref_att, "cov": cov, "utility": utility}
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("validate", help="check a log table (Parquet or CSV) against the data contract")
     p.add_argument("path")
-    p.add_argument("--report", help="where to write the JSON report (default: print only)")
+    p.add_argument("--report", help="where to write the JSON report; the markdown report goes beside it (.md)")
     p.set_defaults(func=_validate)
 
     args = parser.parse_args(argv)

@@ -7,14 +7,12 @@ raises :class:`ValidationFailed` (non-zero exit) and nothing else is written. On
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from dualrerank.config import Params
 from dualrerank.data.slates import SlateMeta, split_bounds, table_to_slates
 from dualrerank.paths import Paths
-from dualrerank.validation.check import ValidationReport, validate_table
+from dualrerank.validation.check import ValidationReport, validate_table, write_report
 
 SECTIONS = ("data", "validate", "world")
 
@@ -28,8 +26,7 @@ class ValidationFailed(RuntimeError):
 def run(params: Params, paths: Paths) -> dict[str, float]:
     table = pd.read_parquet(paths.logs)
     report = validate_table(table, params.validate, params.data.max_candidates)
-    paths.reports.mkdir(parents=True, exist_ok=True)
-    paths.report("validation.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    write_report(report, paths.report("validation.json"))  # and validation.md beside it
     print(report.summary(), flush=True)
     if not report.success:
         raise ValidationFailed(report)
@@ -52,4 +49,8 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         **names,
     )
     meta.save(paths.meta)
-    return {"n_rows": float(len(table)), "n_requests": float(R), **{f"n_{k}": float(v) for k, v in meta.n_requests.items()}}
+    return {
+        "n_rows": float(len(table)),
+        "n_requests": float(R),
+        **{f"n_{k}": float(v) for k, v in meta.n_requests.items()},
+    }

@@ -1,39 +1,111 @@
-"""Temporary minimal checks; replaced by the Great Expectations suite."""
+"""Validate a log table against the data contract: ``validate_table`` (the stage) and ``validate_file``
+(``dualrerank validate PATH``).
+
+The run has two phases. The schema phase (columns exist, numeric dtypes, the table has rows) runs first;
+if it fails, the row and request checks are skipped, because they would only crash or repeat the same
+problem on every row. The content phase validates three frames (rows, the feedback view, one row per
+request), each as one GX suite.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import sys
+import time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from dualrerank.config.data import ValidateConfig
 from dualrerank.data import schema as S
+from dualrerank.validation.frames import columns_frame, feedback_frame, requests_frame
+from dualrerank.validation.report import ValidationReport
 
+__all__ = ["ValidationReport", "read_table", "validate_file", "validate_table", "write_report"]
 
-@dataclass
-class ValidationReport:
-    success: bool
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    n_rows: int = 0
-    n_requests: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"success": self.success, "n_rows": self.n_rows, "n_requests": self.n_requests,
-                "n_failed": len(self.failures), "failures": self.failures}
-
-    def summary(self) -> str:
-        if self.success:
-            return f"validation passed: {self.n_rows} rows, {self.n_requests} requests"
-        return "validation FAILED:\n" + "\n".join(f"  - {f['expectation']} on {f['column']}" for f in self.failures)
+MAX_EXAMPLE_ROWS = 5000  # cap on failing rows GX hands back per expectation (counts stay exact)
 
 
 def validate_table(table: pd.DataFrame, cfg: ValidateConfig, max_candidates: int) -> ValidationReport:
-    missing = [c for c in S.REQUIRED_COLUMNS if c not in table.columns]
-    failures = [{"expectation": "column exists", "column": c} for c in missing]
-    return ValidationReport(not failures, failures, len(table), int(table[S.REQUEST_ID].nunique()) if not missing else 0)
+    """Run the whole suite on ``table``; never raises on bad data, only reports it."""
+    from dualrerank.validation import suite  # imports great_expectations: seconds, so only when used
+    from dualrerank.validation.gx_runner import GxRunner
+    from dualrerank.validation.results import to_failure
+
+    t0 = time.perf_counter()
+    runner = GxRunner()
+    columns = [str(c) for c in table.columns]
+    results = runner.run("columns", columns_frame(table), suite.column_list_checks())
+    results += runner.run("schema", table, suite.schema_checks(columns))
+    schema_ok = all(r.success for r in results)
+    skipped = None if schema_ok else "row and request checks (the table's columns do not fit the contract)"
+    n_requests = 0
+    if schema_ok:
+        # enough failing rows to show max_examples distinct requests even when whole requests fail
+        max_rows = min(MAX_EXAMPLE_ROWS, cfg.max_examples * max(max_candidates, 1))
+        rid = S.REQUEST_ID
+        results += runner.run("rows", table, suite.row_checks(columns), rid, max_rows)
+        results += runner.run("feedback", feedback_frame(table), suite.feedback_checks(columns), rid, max_rows)
+        requests = requests_frame(table)
+        n_requests = len(requests)
+        results += runner.run("requests", requests, suite.request_checks(columns, cfg, max_candidates), rid, max_rows)
+    failures = [f for f in (to_failure(r, cfg.max_examples) for r in results) if f is not None]
+    return ValidationReport(
+        success=not failures,
+        n_rows=len(table),
+        n_requests=n_requests,
+        n_checked=len(results),
+        failures=failures,
+        skipped=skipped,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a Parquet (``.parquet``/``.pq``) or CSV (``.csv``) table, chosen by extension."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    raise ValueError(f"cannot tell the format of {path}: expected a .parquet, .pq or .csv file")
+
+
+def write_report(report: ValidationReport, json_path: Path) -> Path:
+    """Write ``json_path`` and the markdown report beside it (same name, ``.md``); returns the latter."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report.to_dict(), indent=2))
+    md_path = json_path.with_suffix(".md")
+    md_path.write_text(report.to_markdown())
+    return md_path
 
 
 def validate_file(path: Path, root: Path, report_path: Path | None) -> int:
-    raise NotImplementedError
+    """``dualrerank validate PATH``: 0 valid, 1 invalid, 2 unreadable input (message on stderr).
+
+    Limits come from ``root/params.yaml`` (``validate`` section, ``data.max_candidates``) when it
+    exists, else from the defaults.
+    """
+    from dualrerank.config import load_params
+    from dualrerank.config.data import DataConfig
+
+    params_file = root / "params.yaml"
+    if params_file.exists():
+        params = load_params(params_file)
+        cfg, max_candidates = params.validate, params.data.max_candidates
+    else:
+        cfg, max_candidates = ValidateConfig(), DataConfig().max_candidates
+    if not path.is_file():
+        print(f"error: {path} does not exist or is not a file", file=sys.stderr)
+        return 2
+    try:
+        table = read_table(path)
+    except Exception as exc:  # any reader error means "unreadable": report it, do not trace back
+        print(f"error: cannot read {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    report = validate_table(table, cfg, max_candidates)
+    print(report.summary(), flush=True)
+    if report_path is not None:
+        md_path = write_report(report, report_path)
+        print(f"report: {report_path} and {md_path}")
+    return 0 if report.success else 1

@@ -20,6 +20,7 @@ from dualrerank.models.encoder import SetEncoder
 
 class ARTeacher(nn.Module):
     causal: Tensor
+
     def __init__(
         self,
         encoder: SetEncoder,

@@ -1,0 +1,38 @@
+"""The whole pipeline on a tiny world: every stage runs and the report has the contract's shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dualrerank.stages import STAGES
+from dualrerank.stages.runner import execute
+
+CONTRACT_FIELDS = {
+    "true_utility",
+    "true_utility_ci95",
+    "headroom_captured",
+    "ndcg_at_k",
+    "recall_at_v",
+    "evaluator_utility",
+    "heldout_evaluator_utility",
+    "latency_ms_p50",
+    "latency_ms_p99",
+}
+
+
+@pytest.mark.integration
+def test_every_stage_runs_on_a_tiny_world(tiny_root):
+    for stage in STAGES:
+        execute(stage, root=tiny_root, track=False)
+    report = json.loads((tiny_root / "data/reports/metrics.json").read_text())
+    policies = report["policies"]
+    assert {"upstream", "score_and_sort", "ar_greedy", "ar_beam", "nar_nokd", "nar_kd"} <= set(policies)
+    assert any(name.endswith("_bon4") for name in policies)
+    for name, row in policies.items():
+        assert CONTRACT_FIELDS <= set(row), name
+        assert row["true_utility"] is not None and row["true_utility_ci95"][0] <= row["true_utility"]
+    assert report["oracle"]["method"].startswith("beam") or report["oracle"]["method"] == "exact"
+    assert report["oracle"]["utility"] >= max(r["true_utility"] for r in policies.values()) - 1e-9
+    assert 0.0 <= report["diagnostics"]["ptar"] <= 1.0

@@ -22,6 +22,12 @@ def _validate(args: argparse.Namespace) -> int:
     return validate_file(Path(args.path), Path(args.root), Path(args.report) if args.report else None)
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from dualrerank.evaluation.summary import print_summary
+
+    return print_summary(Path(args.root))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dualrerank", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root holding params.yaml and data/")
@@ -36,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path")
     p.add_argument("--report", help="where to write the JSON report; the markdown report goes beside it (.md)")
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser("summary", help="print the results of the last run (world, validation, evaluation)")
+    p.set_defaults(func=_summary)
 
     args = parser.parse_args(argv)
     try:

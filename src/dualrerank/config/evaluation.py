@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dualrerank.config.base import check
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Release thresholds; the release step refuses a model whose evaluation fails any of them."""
+
+    candidate_n_samples: int = 16  # the released policy: Best-of-N with this many lists
+    min_headroom_captured: float = 0.0  # candidate vs score-and-sort, share of the oracle's headroom
+    min_kd_over_ar: float = 0.98  # NAR+KD utility / AR teacher greedy utility
+    max_latency_ms_p99: float = 20.0  # candidate, in-process, batch 1
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,7 @@ class EvaluateConfig:
     ecg_samples: int = 64  # M ancestral teacher samples per request
     correlation_pages: int = 8  # varied pages per test request for the evaluator-vs-truth Spearman
     seed: int = 5
+    gate: GateConfig = field(default_factory=GateConfig)
 
     def __post_init__(self) -> None:
         check(all(n >= 1 for n in self.bon_sizes), "bon_sizes must be >= 1")

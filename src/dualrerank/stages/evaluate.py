@@ -18,10 +18,12 @@ from dualrerank.config import Params
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.data.targets import item_reward
-from dualrerank.evaluation import diagnostics
+from dualrerank.evaluation import diagnostics, plots
 from dualrerank.evaluation.correlation import evaluator_correlation
+from dualrerank.evaluation.gate import quality_gate
 from dualrerank.evaluation.latency import slice_requests, time_policies
 from dualrerank.evaluation.policies import Policy, generative, run_policy, score_and_sort, upstream
+from dualrerank.evaluation.report import console_table, gate_lines, reading, write_markdown
 from dualrerank.evaluation.scoring import EvalSet, page_metrics, true_utilities
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.io import load_as
@@ -113,16 +115,39 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         )
     oracle = _oracle(paths, ev, utilities, rows)
     _latency(policies, ev, cfg, rows)
-    report = {
+    report: dict = {
         "policies": rows,
         "oracle": oracle,
         "diagnostics": _diagnostics(nets, ev, cfg),
         "evaluator_correlation": evaluator_correlation(ev, cfg.correlation_pages, cfg.seed),
         "n_test_requests": len(ev.tensors["pad_mask"]),
     }
+    report = finite_or_null(report)  # type: ignore[assignment]
+    report["quality_gate"] = quality_gate(report, cfg.gate)
+    write_reports(report, paths)
+    print(console_table(report), *gate_lines(report), sep="\n", flush=True)
+    figures = {f"{n}_true_utility": r["true_utility"] for n, r in rows.items() if r.get("true_utility") is not None}
+    return {**figures, "quality_gate_passed": float(report["quality_gate"]["passed"])}
+
+
+def write_reports(report: dict, paths: Paths) -> None:
+    """``metrics.json``, the plots and ``report.md``; plots are attached to the MLflow run too."""
     paths.reports.mkdir(parents=True, exist_ok=True)
-    paths.report("metrics.json").write_text(json.dumps(finite_or_null(report), indent=2, allow_nan=False))
-    return {f"{name}_true_utility": r["true_utility"] for name, r in rows.items() if r.get("true_utility") is not None}
+    paths.report("metrics.json").write_text(json.dumps(report, indent=2, allow_nan=False))
+    made = [
+        plots.utility_vs_latency(report, paths.plots / "utility_vs_latency.png"),
+        plots.best_of_n(report, paths.plots / "best_of_n.png"),
+    ]
+    extra = [paths.plots / name for name in ("ldro_vs_grpo_drift.png", "headroom_vs_strength.png")]
+    figures = [p for p in made if p is not None] + [p for p in extra if p.exists()]
+    write_markdown(report, paths.report("report.md"), figures, reading(report))
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        for fig in figures:
+            mlflow.log_artifact(str(fig), artifact_path="plots")
+        mlflow.log_artifact(str(paths.report("report.md")))
+        mlflow.log_artifact(str(paths.report("metrics.json")))
 
 
 def _oracle(paths: Paths, ev: EvalSet, utilities: dict[str, np.ndarray], rows: dict[str, dict]) -> dict:

@@ -1,0 +1,39 @@
+"""``dualrerank summary``: what the last run produced, from the reports on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dualrerank.evaluation.report import console_table, gate_lines
+from dualrerank.paths import Paths
+
+
+def print_summary(root: Path) -> int:
+    """Print the world/data summary and the results table; non-zero if nothing has run yet."""
+    paths = Paths(root)
+    found = False
+    if paths.report("world.json").exists():
+        w = json.loads(paths.report("world.json").read_text())
+        found = True
+        print(f"World: {w['n_requests']} requests x {w['n_candidates']} candidates, pages of {w['page_len']}; "
+              f"test requests: {w['n_test_requests']}")
+        print(f"  true utility on test: upstream order {w['utility_upstream']:.4f}, logging policy "
+              f"{w['utility_logging_policy']:.4f}, sort by true item value {w['utility_item_value_sort']:.4f}, "
+              f"oracle {w['utility_oracle']:.4f} [{w['oracle_method']}] (+{w['oracle_over_upstream']:.1%} over upstream)")
+    if paths.report("validation.json").exists():
+        v = json.loads(paths.report("validation.json").read_text())
+        found = True
+        state = "passed" if v["success"] else f"FAILED ({v.get('n_failed')} expectations)"
+        print(f"Validation {state}: {v.get('n_rows')} rows, {v.get('n_requests')} requests")
+    if paths.report("metrics.json").exists():
+        found = True
+        report = json.loads(paths.report("metrics.json").read_text())
+        print(f"\nOffline evaluation on {report.get('n_test_requests')} held-out requests "
+              f"({paths.report('report.md')}):\n")
+        print(console_table(report))
+        for line in gate_lines(report):
+            print(line)
+    if not found:
+        print(f"No reports under {paths.reports}: run `make run` (or `dvc repro`) first.")
+    return 0 if found else 1

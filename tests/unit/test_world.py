@@ -43,12 +43,16 @@ def test_expected_responses_are_probabilities_and_match_sampling(world: World):
     e = world.expected(req, pages)
     assert np.all((e["click"] >= 0) & (e["click"] <= 1))
     assert np.all(e["satisfaction"] + e["reformulated"] <= 1 + 1e-12)
+    assert np.all(e["long_view"] <= e["click"])
     draws = 20_000
     rep = req.subset(np.repeat(np.arange(len(req)), draws))
     r = sample_responses(world.model, rep, np.repeat(pages, draws, 0), np.random.default_rng(1))
     clicks = r["click"].reshape(len(req), draws, -1).mean(1)
     tol = 4.5 * np.sqrt(e["click"] * (1 - e["click"]) / draws) + 1e-9
     assert np.all(np.abs(clicks - e["click"]) < tol)
+    long_view = r["long_view"].reshape(len(req), draws, -1).mean(1)
+    tol_lv = 4.5 * np.sqrt(e["long_view"] * (1 - e["long_view"]) / draws) + 1e-9
+    assert np.all(np.abs(long_view - e["long_view"]) < tol_lv)
     sat = r["satisfaction"].reshape(len(req), draws).mean(1)
     assert np.all(np.abs(sat - e["satisfaction"]) < 4.5 * np.sqrt(e["satisfaction"] * (1 - e["satisfaction"]) / draws))
 

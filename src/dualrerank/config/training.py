@@ -92,6 +92,7 @@ class DistillConfig:
 @dataclass(frozen=True)
 class EvaluatorNetConfig:
     arch: Literal["transformer", "bilstm"] = "transformer"
+    residual: bool = False  # per-item pathway + slot bias added to the sequence model's per-slot output
     d_model: int = 64
     n_heads: int = 4
     n_layers: int = 2

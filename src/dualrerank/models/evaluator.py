@@ -38,6 +38,7 @@ class ListEvaluator(nn.Module):
         page_len: int = 10,
         arch: str = "transformer",
         dropout: float = 0.1,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if arch not in ("transformer", "bilstm"):
@@ -54,6 +55,13 @@ class ListEvaluator(nn.Module):
             self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
         self.norm = nn.LayerNorm(d_model)
         self.item_head = nn.Linear(d_model, max(len(item_kinds), 1))
+        # Optional per-item pathway: each slot's output = the item alone + a per-slot bias + the sequence
+        # model's correction, so main effects are easy and the sequence model spends capacity on interactions.
+        self.residual = residual
+        if residual:
+            self.alone_head = nn.Sequential(nn.GELU(), nn.Linear(d_model, d_model), nn.GELU(),
+                                            nn.Linear(d_model, max(len(item_kinds), 1)))
+            self.slot_bias = nn.Parameter(torch.zeros(page_len, max(len(item_kinds), 1)))
         self.page_head = nn.Sequential(
             nn.Linear(2 * d_model, d_model), nn.GELU(), nn.Linear(d_model, max(len(page_kinds), 1))
         )
@@ -75,7 +83,11 @@ class ListEvaluator(nn.Module):
         h = self.norm(h).masked_fill(empty[..., None], 0.0)  # [B*G, K, D]
         n_real = (~empty).sum(1, keepdim=True).clamp(min=1)
         pooled = torch.cat([h.sum(1) / n_real, h.max(1).values], dim=-1)
-        item_out = self.item_head(h).reshape(B, G, K, -1)[..., : len(self.item_kinds)]
+        item_out = self.item_head(h).reshape(B, G, K, -1)
+        if self.residual:
+            ctx = self.inputs.context(x)[:, None, None, :]
+            item_out = item_out + self.alone_head(items + ctx) + self.slot_bias[:K]
+        item_out = item_out[..., : len(self.item_kinds)]
         page_out = self.page_head(pooled).reshape(B, G, -1)[..., : len(self.page_kinds)]
         return item_out, page_out
 

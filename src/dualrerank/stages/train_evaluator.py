@@ -51,6 +51,7 @@ def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates) -
         "n_layers": net.n_layers,
         "page_len": meta.page_len,
         "arch": net.arch,
+        "residual": net.residual,
         "dropout": net.dropout,
     }
 

@@ -9,6 +9,8 @@ from dualrerank.data import schema as S
 from dualrerank.world.requests import context_feature_names, item_feature_names
 from dualrerank.world.simulator import World
 
+LONG_VIEW = f"{S.LABEL_PREFIX}long_view"  # watched to the end; an extra per-item feedback column
+
 
 def log_table(world: World, seed: int) -> pd.DataFrame:
     """One row per (request, candidate): features, upstream score/rank, the logging policy's page and
@@ -25,6 +27,8 @@ def log_table(world: World, seed: int) -> pd.DataFrame:
     watch = np.zeros((R, N))
     np.put_along_axis(click, pages, resp["click"], axis=1)
     np.put_along_axis(watch, pages, np.round(resp["watch"], 2), axis=1)
+    long_view = np.zeros((R, N))
+    np.put_along_axis(long_view, pages, resp["long_view"], axis=1)
 
     columns: dict[str, object] = {
         S.REQUEST_ID: np.repeat(req.request_id, N),
@@ -43,6 +47,7 @@ def log_table(world: World, seed: int) -> pd.DataFrame:
     columns[S.LOGGED_POSITION] = pd.array(np.where(flat_shown, logged_position.reshape(-1), 0), dtype="Int64")
     columns[S.CLICK] = pd.array(click.reshape(-1).astype(np.int64), dtype="Int64")
     columns[S.WATCH_TIME] = watch.reshape(-1)
+    columns[LONG_VIEW] = pd.array(long_view.reshape(-1).astype(np.int64), dtype="Int64")
     columns[S.SATISFACTION] = np.repeat(resp["satisfaction"], N).astype(np.int64)
     columns[S.REFORMULATED] = np.repeat(resp["reformulated"], N).astype(np.int64)
     table = pd.DataFrame(columns)
@@ -50,4 +55,5 @@ def log_table(world: World, seed: int) -> pd.DataFrame:
     table.loc[not_shown, S.LOGGED_POSITION] = pd.NA
     table.loc[not_shown, S.CLICK] = pd.NA
     table.loc[not_shown, S.WATCH_TIME] = np.nan
+    table.loc[not_shown, LONG_VIEW] = pd.NA
     return table

@@ -1,7 +1,8 @@
 """Sampled feedback for shown pages: the generative story whose expectation ``utility.py`` computes.
 
 Per slot: the user looks at slot k with probability ``o_k`` (exposure x side-by-side competition),
-engages (clicks) with probability ``p_k``, then watches ``Gamma(shape, mean_watch / shape)`` seconds.
+engages (clicks) with probability ``p_k``, then watches ``Gamma(shape, mean_watch / shape)`` seconds, and
+watches to the end (a *long view*) with probability ``g_k`` (the item's completion rate).
 Per page: with probability ``beta`` (intent_coverage) satisfaction is decided by whether the viewport
 serves the user's intent (coverage path); otherwise by the one slot the user attends to, drawn from the
 attention shares (attention path). See docs/world.md.
@@ -18,7 +19,7 @@ from dualrerank.world.utility import UtilityModel, intent_service, slot_model
 def sample_responses(
     model: UtilityModel, req: RequestSet, pages: np.ndarray, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """One draw of feedback for full pages ``[R, K]``: ``click, watch`` ([R, K]), ``satisfaction,
+    """One draw of feedback for full pages ``[R, K]``: ``click, watch, long_view`` ([R, K]), ``satisfaction,
     reformulated`` ([R], 0/1)."""
     cfg = model.cfg
     R, K = pages.shape
@@ -27,6 +28,7 @@ def sample_responses(
     click = (rng.random((R, K)) < sm["look"]) & (rng.random((R, K)) < sm["engage"])
     shape = cfg.watch_shape
     watch = np.where(click, rng.gamma(shape, sm["mean_watch"] / shape), 0.0)
+    long_view = click & (rng.random((R, K)) < sm["completion"])
 
     # Coverage path: the user means one intent; it is served if some viewport item of it engages.
     intent = _categorical(rng, req.intent_weight)  # [R]
@@ -50,6 +52,7 @@ def sample_responses(
     return {
         "click": click.astype(np.int8),
         "watch": watch,
+        "long_view": long_view.astype(np.int8),
         "satisfaction": np.where(coverage_path, sat_cov, sat_att).astype(np.int8),
         "reformulated": np.where(coverage_path, ref_cov, ref_att).astype(np.int8),
     }

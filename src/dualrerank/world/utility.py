@@ -167,13 +167,15 @@ def page_terms(
             else 0.0
         )
     )
-    return {"click": click, "watch": watch, "sat_att": sat_att, "ref_att": ref_att, "cov": cov, "utility": utility}
+    long_view = click * sm["completion"]
+    return {"click": click, "watch": watch, "long_view": long_view, "sat_att": sat_att, "ref_att": ref_att,
+            "cov": cov, "utility": utility}
 
 
 def expected_responses(model: UtilityModel, req: RequestSet, pages: np.ndarray) -> dict[str, np.ndarray]:
     """Exact expectations for full pages ``[R, K]`` of requests ``req`` (one page per request).
 
-    Keys: ``click, watch`` ([R, K]), ``satisfaction, reformulated, utility`` ([R]).
+    Keys: ``click, watch, long_view`` ([R, K]), ``satisfaction, reformulated, utility`` ([R]).
     """
     rows = np.arange(len(req))
     t = page_terms(model, req, rows, pages)
@@ -181,6 +183,7 @@ def expected_responses(model: UtilityModel, req: RequestSet, pages: np.ndarray) 
     return {
         "click": t["click"],
         "watch": t["watch"],
+        "long_view": t["long_view"],
         "satisfaction": (1 - beta) * t["sat_att"] + beta * model.cfg.sat_prob * t["cov"],
         "reformulated": (1 - beta) * t["ref_att"] + beta * model.cfg.reform_prob * (1 - t["cov"]),
         "utility": t["utility"],

@@ -43,6 +43,14 @@ class Paths:
     def meta(self) -> Path:
         return self.processed / "meta.json"
 
+    # target lists of the supervised generators
+    @property
+    def targets(self) -> Path:
+        return self.data / "targets"
+
+    def target_file(self, split: str) -> Path:
+        return self.targets / f"{split}.npz"
+
     # models and reports
     @property
     def models(self) -> Path:

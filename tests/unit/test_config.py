@@ -37,7 +37,7 @@ def test_nested_unknown_key_names_the_full_path():
         ({"world": {"page_len": 60}}, "page_len must be <= n_candidates"),
         ({"data": {"source": "parquet"}}, "data.path is required"),
         ({"data": {"source": "csv"}}, "is not one of"),
-        ({"train_teacher": {"target": {"kind": "random"}}}, "is not one of"),
+        ({"build_targets": {"kind": "random"}}, "is not one of"),
         ({"common": {"progress": "yes"}}, "expected true/false"),
     ],
 )

@@ -16,7 +16,14 @@ from dualrerank.config.base import ConfigError, build
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
 from dualrerank.config.evaluation import EvaluateConfig
-from dualrerank.config.training import DistillConfig, EvaluatorConfig, NarConfig, PointwiseConfig, TeacherConfig
+from dualrerank.config.training import (
+    BuildTargetsConfig,
+    DistillConfig,
+    EvaluatorConfig,
+    NarConfig,
+    PointwiseConfig,
+    TeacherConfig,
+)
 from dualrerank.config.world import WorldConfig
 
 __all__ = ["ConfigError", "Params", "load_params", "params_from_dict"]
@@ -30,6 +37,7 @@ class Params:
     world: WorldConfig = field(default_factory=WorldConfig)
     data: DataConfig = field(default_factory=DataConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
+    build_targets: BuildTargetsConfig = field(default_factory=BuildTargetsConfig)
     train_teacher: TeacherConfig = field(default_factory=TeacherConfig)
     train_nar: NarConfig = field(default_factory=NarConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from dualrerank.config.base import check
 
-TargetKind = Literal["reward_sorted", "logged", "reward_weighted"]
+TargetKind = Literal["reward_sorted", "logged", "reward_weighted", "evaluator_best"]
 
 
 @dataclass(frozen=True)
@@ -38,23 +38,30 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
-class TargetConfig:
-    """Target list for supervised generators [ours] (METHOD §3).
+class BuildTargetsConfig:
+    """Target lists of the supervised generators (teacher, NAR baseline, KD ground-truth term) [ours].
 
     ``reward_sorted``: the logged page reordered by observed per-item reward (ties keep logged order);
     ``logged``: the logged order; ``reward_weighted``: the logged order, each request weighted by
-    ``exp(page_reward_z / temperature)`` (page reward standardised over the training split).
+    ``exp(page_reward_z / weight_temperature)``; ``evaluator_best``: the best of ``n_proposals``
+    Plackett-Luce perturbations of the pointwise ranking (plus the reordered logged page) under the hybrid
+    judge, evaluator + prior rules (``training/relabel.py``).
     """
 
-    kind: TargetKind = "reward_sorted"
+    kind: TargetKind = "evaluator_best"
     weight_temperature: float = 1.0
+    n_proposals: int = 32
+    proposal_temperature: float = 0.5
+    seed: int = 13
+
+    def __post_init__(self) -> None:
+        check(self.n_proposals >= 1 and self.proposal_temperature > 0, "n_proposals >= 1, proposal_temperature > 0")
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    target: TargetConfig = field(default_factory=TargetConfig)
     lambda_bpr: float = 0.5
     bpr_negatives: Literal["available", "below"] = "available"
     beam_width: int = 4
@@ -66,7 +73,6 @@ class NarConfig:
 
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    target: TargetConfig = field(default_factory=TargetConfig)
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,6 @@ class DistillConfig:
     gt_weight: float = 0.1  # ground-truth term on the logged targets
     position_weights: Literal["uniform", "log", "geometric"] = "uniform"
     hard_only: bool = False  # ablation: sequence-level hard KD alone
-    target: TargetConfig = field(default_factory=TargetConfig)
 
     def __post_init__(self) -> None:
         check(self.temperature > 0, "temperature must be > 0")

@@ -16,11 +16,15 @@ def print_summary(root: Path) -> int:
     if paths.report("world.json").exists():
         w = json.loads(paths.report("world.json").read_text())
         found = True
-        print(f"World: {w['n_requests']} requests x {w['n_candidates']} candidates, pages of {w['page_len']}; "
-              f"test requests: {w['n_test_requests']}")
-        print(f"  true utility on test: upstream order {w['utility_upstream']:.4f}, logging policy "
-              f"{w['utility_logging_policy']:.4f}, sort by true item value {w['utility_item_value_sort']:.4f}, "
-              f"oracle {w['utility_oracle']:.4f} [{w['oracle_method']}] (+{w['oracle_over_upstream']:.1%} over upstream)")
+        print(
+            f"World: {w['n_requests']} requests x {w['n_candidates']} candidates, pages of {w['page_len']}; "
+            f"test requests: {w['n_test_requests']}"
+        )
+        print(
+            f"  true utility on test: upstream order {w['utility_upstream']:.4f}, logging policy "
+            f"{w['utility_logging_policy']:.4f}, sort by true item value {w['utility_item_value_sort']:.4f}, "
+            f"oracle {w['utility_oracle']:.4f} [{w['oracle_method']}] (+{w['oracle_over_upstream']:.1%} over upstream)"
+        )
     if paths.report("validation.json").exists():
         v = json.loads(paths.report("validation.json").read_text())
         found = True
@@ -29,8 +33,10 @@ def print_summary(root: Path) -> int:
     if paths.report("metrics.json").exists():
         found = True
         report = json.loads(paths.report("metrics.json").read_text())
-        print(f"\nOffline evaluation on {report.get('n_test_requests')} held-out requests "
-              f"({paths.report('report.md')}):\n")
+        print(
+            f"\nOffline evaluation on {report.get('n_test_requests')} held-out requests "
+            f"({paths.report('report.md')}):\n"
+        )
         print(console_table(report))
         for line in gate_lines(report):
             print(line)

@@ -59,8 +59,9 @@ class ListEvaluator(nn.Module):
         # model's correction, so main effects are easy and the sequence model spends capacity on interactions.
         self.residual = residual
         if residual:
-            self.alone_head = nn.Sequential(nn.GELU(), nn.Linear(d_model, d_model), nn.GELU(),
-                                            nn.Linear(d_model, max(len(item_kinds), 1)))
+            self.alone_head = nn.Sequential(
+                nn.GELU(), nn.Linear(d_model, d_model), nn.GELU(), nn.Linear(d_model, max(len(item_kinds), 1))
+            )
             self.slot_bias = nn.Parameter(torch.zeros(page_len, max(len(item_kinds), 1)))
         self.page_head = nn.Sequential(
             nn.Linear(2 * d_model, d_model), nn.GELU(), nn.Linear(d_model, max(len(page_kinds), 1))

@@ -10,11 +10,12 @@ from types import ModuleType
 STAGES: tuple[str, ...] = (
     "generate",
     "validate",
+    "train_evaluator",
+    "train_pointwise",
+    "build_targets",
     "train_teacher",
     "train_nar",
     "distill",
-    "train_evaluator",
-    "train_pointwise",
     "evaluate",
 )
 

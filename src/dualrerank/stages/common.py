@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from dualrerank.config import Params
-from dualrerank.config.training import NetConfig, OptimConfig, TargetConfig
+from dualrerank.config.training import NetConfig, OptimConfig
 from dualrerank.data.datamodule import SlateDataModule, slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
-from dualrerank.data.targets import build_targets, item_reward
+from dualrerank.data.targets import item_reward
 from dualrerank.models.components import FeatureInput, SlateInputs
 from dualrerank.models.io import save_model
 from dualrerank.paths import Paths
@@ -30,14 +30,15 @@ def load_data(paths: Paths, splits: tuple[str, ...] = ("train", "val")) -> tuple
 
 
 def supervised_tensors(
-    slates: Slates, meta: SlateMeta, params: Params, target: TargetConfig
+    slates: Slates, meta: SlateMeta, params: Params, paths: Paths, split: str
 ) -> dict[str, torch.Tensor]:
-    """Inputs, logged feedback, target lists, request weights and per-item rewards as tensors."""
-    reward = params.data.reward
-    tgt, weight = build_targets(slates, meta, reward.item, reward.page, target.kind, target.weight_temperature)
-    return slate_tensors(
-        slates, {"target": tgt, "weight": weight, "item_reward": item_reward(slates, meta, reward.item)}
-    )
+    """Inputs, logged feedback, per-item rewards and the split's target lists (stage ``build_targets``)."""
+    with np.load(paths.target_file(split)) as z:
+        if not np.array_equal(z["request_id"], slates.request_id):
+            raise ValueError(f"{paths.target_file(split)} does not match the {split} split; rerun build_targets")
+        target, weight = z["target"], z["weight"]
+    rewards = item_reward(slates, meta, params.data.reward.item)
+    return slate_tensors(slates, {"target": target, "weight": weight, "item_reward": rewards})
 
 
 def fit_normalization(inputs: FeatureInput, train: dict[str, torch.Tensor]) -> None:

@@ -18,7 +18,7 @@ from dualrerank.paths import Paths
 from dualrerank.stages.common import fingerprint, fit_normalization, load_data, save_and_log, supervised_tensors, train
 from dualrerank.training.modules import StudentLitModule
 
-SECTIONS = ("data", "distill")
+SECTIONS = ("data", "build_targets", "distill")
 
 
 @torch.no_grad()
@@ -43,7 +43,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     assert isinstance(teacher, ARTeacher)
     tensors = {}
     for split in ("train", "val"):
-        t = supervised_tensors(data[split], meta, params, cfg.target)
+        t = supervised_tensors(data[split], meta, params, paths, split)
         t["trajectory"], t["teacher_logits"] = teacher_trajectories(teacher, t)
         tensors[split] = t
     hp = {**record["hparams"], "dec_layers": cfg.dec_layers, "dropout": cfg.dropout}
@@ -66,7 +66,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         temperature=cfg.temperature,
         position_weights=weights,
     )
-    key = fingerprint(paths, "distill", cfg, (paths.split("train"), paths.split("val"), paths.model("teacher")))
+    key = fingerprint(paths, "distill", cfg, (paths.split("train"), paths.target_file("train"), paths.model("teacher")))
     train(module, tensors["train"], tensors["val"], cfg.optim, params, paths, key)
     return save_and_log(
         paths.model("student"), "student", hp, student, {**record["meta"], "stage": "distill", "encoder": cfg.encoder}

@@ -16,18 +16,25 @@ from dualrerank.stages.common import (
 )
 from dualrerank.training.modules import TeacherLitModule
 
-SECTIONS = ("data", "train_teacher")
+SECTIONS = ("data", "build_targets", "train_teacher")
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:
     cfg = params.train_teacher
     meta, data = load_data(paths)
-    tr, va = (supervised_tensors(data[s], meta, params, cfg.target) for s in ("train", "val"))
+    tr, va = (supervised_tensors(data[s], meta, params, paths, s) for s in ("train", "val"))
     hp = generator_hparams(meta, cfg.net)
     net = build_teacher(hp)
     fit_normalization(net.encoder.inputs, tr)
     module = TeacherLitModule(net, cfg.optim.lr, cfg.optim.weight_decay, cfg.lambda_bpr, cfg.bpr_negatives)
-    key = fingerprint(paths, "train_teacher", cfg, (paths.split("train"), paths.split("val")))
+    key = fingerprint(
+        paths, "train_teacher", cfg, (paths.split("train"), paths.split("val"), paths.target_file("train"))
+    )
     train(module, tr, va, cfg.optim, params, paths, key)
-    info = {"stage": "train_teacher", "target": cfg.target.kind, "beam_width": cfg.beam_width, **meta.__dict__}
+    info = {
+        "stage": "train_teacher",
+        "target": params.build_targets.kind,
+        "beam_width": cfg.beam_width,
+        **meta.__dict__,
+    }
     return save_and_log(paths.model("teacher"), "teacher", hp, net, info)

@@ -44,8 +44,14 @@ def proposal_logits(scores: Tensor, pad_mask: Tensor, k: int) -> Tensor:
 
 @torch.no_grad()
 def evaluator_best_targets(
-    judge: Judge, pointwise: PointwiseScorer, tensors: dict[str, Tensor], logged_targets: Tensor,
-    n_proposals: int, temperature: float, seed: int, batch: int = 256,
+    judge: Judge,
+    pointwise: PointwiseScorer,
+    tensors: dict[str, Tensor],
+    logged_targets: Tensor,
+    n_proposals: int,
+    temperature: float,
+    seed: int,
+    batch: int = 256,
 ) -> tuple[Tensor, RelabelStats]:
     """Best of ``n_proposals`` + 1 candidate pages per request under ``judge``: ``[R, K]`` and stats."""
     gen = torch.Generator().manual_seed(seed)

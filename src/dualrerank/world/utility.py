@@ -168,8 +168,15 @@ def page_terms(
         )
     )
     long_view = click * sm["completion"]
-    return {"click": click, "watch": watch, "long_view": long_view, "sat_att": sat_att, "ref_att": ref_att,
-            "cov": cov, "utility": utility}
+    return {
+        "click": click,
+        "watch": watch,
+        "long_view": long_view,
+        "sat_att": sat_att,
+        "ref_att": ref_att,
+        "cov": cov,
+        "utility": utility,
+    }
 
 
 def expected_responses(model: UtilityModel, req: RequestSet, pages: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,0 +1,51 @@
+"""Stage ``build_targets``: the target lists the supervised generators learn from (train and val).
+
+Options [ours]: the logged page reordered by observed reward, the logged order (optionally reward-weighted),
+or — the default — the best of Plackett-Luce perturbations of the pointwise ranking under the hybrid judge
+(list-wise evaluator + prior rules). See ``training/relabel.py`` for why.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from dualrerank.config import Params
+from dualrerank.data.datamodule import slate_tensors
+from dualrerank.data.targets import build_targets
+from dualrerank.models.io import load_as
+from dualrerank.models.pointwise import PointwiseScorer
+from dualrerank.paths import Paths
+from dualrerank.serving.reranker import Judge
+from dualrerank.stages.common import load_data
+from dualrerank.training.relabel import evaluator_best_targets
+
+SECTIONS = ("data", "build_targets")
+
+
+def run(params: Params, paths: Paths) -> dict[str, float]:
+    cfg, reward = params.build_targets, params.data.reward
+    meta, data = load_data(paths)
+    figures: dict[str, float] = {}
+    judge = pointwise = None
+    if cfg.kind == "evaluator_best":
+        judge = Judge.from_file(paths.model("evaluator"), rules=None)
+        pointwise, _ = load_as(paths.model("pointwise"), PointwiseScorer)
+    paths.targets.mkdir(parents=True, exist_ok=True)
+    for split, slates in data.items():
+        kind = "reward_sorted" if cfg.kind == "evaluator_best" else cfg.kind
+        target, weight = build_targets(slates, meta, reward.item, reward.page, kind, cfg.weight_temperature)
+        if judge is not None and pointwise is not None:
+            tensors = slate_tensors(slates)
+            best, stats = evaluator_best_targets(
+                judge, pointwise, tensors, torch.from_numpy(target), cfg.n_proposals, cfg.proposal_temperature, cfg.seed
+            )
+            target = best.numpy()
+            figures.update({f"{split}_{k}": float(v) for k, v in stats.__dict__.items()})
+        with open(paths.target_file(split), "wb") as fh:
+            np.savez(fh, request_id=slates.request_id, target=target, weight=weight)
+    paths.reports.mkdir(parents=True, exist_ok=True)
+    paths.report("targets.json").write_text(json.dumps({"kind": cfg.kind, **figures}, indent=2))
+    return figures

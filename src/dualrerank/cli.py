@@ -22,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     params = load_params(root / "params.yaml", args.overlay) if args.overlay else None
     if args.overlay:
-        print(f"params: {root / 'params.yaml'} with overlay {args.overlay}", flush=True)
+        print(f"params: {root / 'params.yaml'} with overlay {', '.join(args.overlay)}", flush=True)
     for stage in stages:
         execute(stage, params=params, root=root, track=not args.no_mlflow)
     return 0
@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-mlflow", action="store_true", help="do not log the run to MLflow")
     p.add_argument(
         "--overlay",
+        action="append",
         help="YAML file of keys merged over params.yaml for this run only (e.g. params.mslr.yaml); "
-        "dvc repro never uses it",
+        "repeat to stack several, later ones win; dvc repro never uses them",
     )
     p.set_defaults(func=_run)
 

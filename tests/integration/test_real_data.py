@@ -16,8 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
+from dualrerank.data.datamodule import slate_tensors
+from dualrerank.data.slates import Slates
+from dualrerank.models.components import FeatureInput, SlateInputs
+from dualrerank.models.io import load_as
+from dualrerank.models.teacher import ARTeacher
+from dualrerank.paths import Paths
 from dualrerank.stages import STAGES
 from dualrerank.stages.runner import execute
 
@@ -130,3 +137,9 @@ def test_svmlight_runs_every_stage_with_click_model_truth(tiny_root):
         assert row["headroom_captured"] is not None, name
         assert 0.0 < row["graded_ndcg_at_k"] <= 1.0, name
     assert policies["score_and_sort"]["headroom_captured"] == pytest.approx(0.0)
+
+    # feature normalisation was fitted on the training split alone
+    teacher, _ = load_as(Paths(tmp_path).model("teacher"), ARTeacher)
+    x = SlateInputs.from_batch(slate_tensors(Slates.load(Paths(tmp_path).split("train"))))
+    train_mean = FeatureInput.raw_item_inputs(x)[~x.pad_mask].mean(0)
+    torch.testing.assert_close(teacher.encoder.inputs.item_mean, train_mean)

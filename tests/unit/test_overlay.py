@@ -39,6 +39,14 @@ def test_a_typo_in_an_overlay_names_the_overlay_and_the_key(tmp_path):
         load_params(ROOT / "params.yaml", bad)
 
 
+def test_overlays_stack_in_order(tmp_path):
+    extra = tmp_path / "sessions.yaml"
+    extra.write_text("data: {svmlight: {sessions_per_query: 20}}\ntrain_nar: {optim: {batch_size: 32}}\n")
+    p = load_params(ROOT / "params.yaml", [ROOT / "params.mslr.yaml", extra])
+    assert p.data.source == "svmlight" and p.data.svmlight.sessions_per_query == 20
+    assert p.train_nar.optim.batch_size == 32 and p.train_nar.optim.max_epochs == 60  # the latter from mslr
+
+
 def test_run_rejects_unknown_stages_before_running_anything(capsys):
     assert main(["--root", str(ROOT), "run", "generate", "trian_teacher"]) == 2
     assert "unknown stage(s) ['trian_teacher']" in capsys.readouterr().err

@@ -8,6 +8,7 @@ live in one file and a profile cannot drift from them. DVC always runs on ``para
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_params(path: Path | str = DEFAULT_PARAMS, overlay: Path | str | None = None) -> Params:
-    """Params from ``path``, with the keys of the ``overlay`` file (if any) merged on top."""
+def load_params(path: Path | str = DEFAULT_PARAMS, overlay: Path | str | Sequence[Path | str] | None = None) -> Params:
+    """Params from ``path``, with the keys of each ``overlay`` file (if any), in order, merged on top."""
     raw = _read_yaml(Path(path))
-    if overlay is None:
+    overlays = [overlay] if isinstance(overlay, (str, Path)) else list(overlay or [])
+    if not overlays:
         return params_from_dict(raw)
+    for extra in overlays:
+        raw = merge(raw, _read_yaml(Path(extra)))
     try:
-        return params_from_dict(merge(raw, _read_yaml(Path(overlay))))
+        return params_from_dict(raw)
     except ConfigError as exc:
-        raise ConfigError(f"{path} with overlay {overlay}: {exc}") from exc
+        raise ConfigError(f"{path} with overlay {', '.join(map(str, overlays))}: {exc}") from exc

@@ -105,8 +105,9 @@ def split_queries(
 def grade_latents(grade: np.ndarray, cfg: SvmlightConfig) -> dict[str, np.ndarray]:
     """The response-model latents of candidates with labels ``grade [R, N]`` (docs/click-model.md).
 
-    Relevant documents share topic 0, the query's one intent; every other document gets its own topic and
-    every document its own author, so no pair is "similar" and redundancy could not act even if switched on.
+    Relevant documents share topic 0, the query's one intent (that is how intent coverage finds them); every
+    other document gets its own topic and every document its own author. The files say nothing about which
+    documents are alike, so ``letor_world`` switches redundancy and context off.
     """
     R, N = grade.shape
     click = np.asarray(cfg.click)[grade]

@@ -7,13 +7,14 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv run test test-all lint typecheck imports serve clean-data help
+.PHONY: venv run test test-all lint typecheck imports serve clean-data help fetch-mslr run-mslr
 
 help:
 	@echo "make run    - set up .venv and run the whole pipeline on the default world, then print the results"
 	@echo "make test   - set up .venv and run the test suite (what CI runs)"
 	@echo "make lint   - ruff + mypy + import-linter"
 	@echo "make serve  - serve the packaged Best-of-N reranker with BentoML"
+	@echo "make run-mslr - fetch the MSLR-WEB10K excerpt and run the whole pipeline on it (params.mslr.yaml)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,3 +43,15 @@ serve: venv
 
 clean-data:
 	rm -rf data/raw data/processed data/models data/reports data/checkpoints
+
+# Real data: the MSLR-WEB10K Fold 1 excerpt (docs/click-model.md). run-mslr overwrites data/ with the MSLR run
+# (params.yaml + the params.mslr.yaml overlay, outside DVC); a later `make run` sees DVC's outputs changed and
+# brings the default world's back (from DVC's run cache when it has them).
+fetch-mslr: venv
+	$(BIN)/dualrerank fetch-mslr
+
+run-mslr: fetch-mslr
+	@start=$$(date +%s); \
+	$(BIN)/dualrerank run all --overlay params.mslr.yaml && \
+	$(BIN)/dualrerank summary && \
+	echo "run-mslr: pipeline done in $$(( $$(date +%s) - start )) s; report: data/reports/metrics.json"

@@ -10,9 +10,21 @@ from dualrerank.config import ConfigError
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dualrerank.config import load_params
+    from dualrerank.stages import STAGES
     from dualrerank.stages.runner import execute
 
-    execute(args.stage, root=Path(args.root), track=not args.no_mlflow)
+    root = Path(args.root)
+    stages = list(STAGES) if args.stage == ["all"] else args.stage
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        print(f"error: unknown stage(s) {unknown}; stages are {list(STAGES)} or 'all'", file=sys.stderr)
+        return 2
+    params = load_params(root / "params.yaml", args.overlay) if args.overlay else None
+    if args.overlay:
+        print(f"params: {root / 'params.yaml'} with overlay {', '.join(args.overlay)}", flush=True)
+    for stage in stages:
+        execute(stage, params=params, root=root, track=not args.no_mlflow)
     return 0
 
 
@@ -20,6 +32,18 @@ def _validate(args: argparse.Namespace) -> int:
     from dualrerank.validation.check import validate_file
 
     return validate_file(Path(args.path), Path(args.root), Path(args.report) if args.report else None)
+
+
+def _fetch_mslr(args: argparse.Namespace) -> int:
+    from dualrerank.data.mslr import FetchError, fetch_mslr
+
+    try:
+        for path in fetch_mslr(Path(args.dest), Path(args.root), force=args.force):
+            print(f"fetch-mslr: {path}")
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -33,15 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".", help="repository root holding params.yaml and data/")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="run one pipeline stage (as dvc repro does)")
-    p.add_argument("stage")
+    p = sub.add_parser("run", help="run pipeline stages in order (as dvc repro does); 'all' runs every stage")
+    p.add_argument("stage", nargs="+", help="stage names, or 'all'")
     p.add_argument("--no-mlflow", action="store_true", help="do not log the run to MLflow")
+    p.add_argument(
+        "--overlay",
+        action="append",
+        help="YAML file of keys merged over params.yaml for this run only (e.g. params.mslr.yaml); "
+        "repeat to stack several, later ones win; dvc repro never uses them",
+    )
     p.set_defaults(func=_run)
 
     p = sub.add_parser("validate", help="check a log table (Parquet or CSV) against the data contract")
     p.add_argument("path")
     p.add_argument("--report", help="where to write the JSON report; the markdown report goes beside it (.md)")
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser("fetch-mslr", help="download the MSLR-WEB10K Fold 1 excerpts (rankeval 0.8.2 sdist)")
+    p.add_argument("--dest", default="data/raw/mslr", help="folder for the two SVMlight files")
+    p.add_argument("--force", action="store_true", help="download again even if the files are in place")
+    p.set_defaults(func=_fetch_mslr)
 
     p = sub.add_parser("summary", help="print the results of the last run (world, validation, evaluation)")
     p.set_defaults(func=_summary)

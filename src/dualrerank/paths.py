@@ -14,7 +14,7 @@ class Paths:
     def data(self) -> Path:
         return self.root / "data"
 
-    # raw: the logs and, for the simulated world, its ground truth
+    # raw: the logs and, when the data has one, its ground truth
     @property
     def raw(self) -> Path:
         return self.data / "raw"
@@ -24,12 +24,27 @@ class Paths:
         return self.raw / "logs.parquet"
 
     @property
+    def truth(self) -> Path:
+        """Ground truth of the logs, rewritten by every ``generate``: a world (simulated or built from LETOR
+        labels) and its oracle, or nothing but ``source.json`` for logs without one (Parquet/CSV)."""
+        return self.raw / "truth"
+
+    @property
     def world(self) -> Path:
-        return self.raw / "world.npz"
+        return self.truth / "world.npz"
 
     @property
     def oracle(self) -> Path:
-        return self.raw / "oracle.npz"
+        return self.truth / "oracle.npz"
+
+    @property
+    def relevance(self) -> Path:
+        """Graded relevance labels of the candidates (LETOR data), for NDCG on graded labels."""
+        return self.truth / "relevance.npz"
+
+    @property
+    def source(self) -> Path:
+        return self.truth / "source.json"
 
     # processed: validated, split, padded slates
     @property

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dualrerank.config.base import check
+from dualrerank.config.svmlight import SvmlightConfig
 
 
 @dataclass(frozen=True)
@@ -24,17 +25,20 @@ class RewardWeights:
 @dataclass(frozen=True)
 class DataConfig:
     source: Literal["world", "parquet", "svmlight"] = "world"
-    path: str | None = None  # input file (parquet/csv) or folder (svmlight) for non-world sources
+    path: str | None = None  # input file (parquet/csv) or folder (svmlight: holds data.svmlight's files)
     val_fraction: float = 0.1  # non-world sources; the world uses its own request counts
     test_fraction: float = 0.1
     max_candidates: int = 64
     reward: RewardWeights = field(default_factory=RewardWeights)
+    svmlight: SvmlightConfig = field(default_factory=SvmlightConfig)  # data.source: svmlight
 
     def __post_init__(self) -> None:
         check(self.source == "world" or self.path is not None, f"data.path is required for source {self.source!r}")
         check(0 < self.val_fraction < 1 and 0 < self.test_fraction < 1, "split fractions must be in (0, 1)")
         check(self.val_fraction + self.test_fraction < 1, "val_fraction + test_fraction must be < 1")
         check(self.max_candidates >= 2, "max_candidates must be >= 2")
+        fits = self.source != "svmlight" or self.svmlight.n_candidates <= self.max_candidates
+        check(fits, "data.svmlight.n_candidates must be <= data.max_candidates")
 
 
 @dataclass(frozen=True)

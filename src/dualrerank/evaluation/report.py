@@ -10,7 +10,8 @@ COLUMNS = (
     ("true_utility", "true U", "{:.4f}"),
     ("ci", "±95%", "{:.4f}"),
     ("headroom_captured", "headroom", "{:.1%}"),
-    ("ndcg_at_k", "NDCG@K", "{:.3f}"),
+    ("graded_ndcg_at_k", "NDCG@K graded", "{:.3f}"),
+    ("ndcg_at_k", "NDCG@K logged", "{:.3f}"),
     ("recall_at_v", "Recall@V", "{:.3f}"),
     ("evaluator_utility", "eval U", "{:.4f}"),
     ("heldout_evaluator_utility", "held-out U", "{:.4f}"),
@@ -19,16 +20,27 @@ COLUMNS = (
 )
 
 
+def columns(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The columns with at least one figure (no true utility without ground truth, no graded NDCG
+    without graded labels), so a missing figure is never shown as a number."""
+    rows = report["policies"].values()
+    has = {k for row in rows for k, v in row.items() if v is not None}
+    if "true_utility_ci95" in has:
+        has.add("ci")
+    return [c for c in COLUMNS if c[0] == "policy" or c[0] in has]
+
+
 def table_rows(report: dict[str, Any]) -> list[list[str]]:
     """One row of formatted cells per policy (then the oracle); missing figures print as ``-``."""
+    cols = columns(report)
     rows = []
     for name, row in report["policies"].items():
         ci = row.get("true_utility_ci95")
         values = {**row, "policy": name, "ci": (ci[1] - row["true_utility"]) if ci else None}
-        rows.append([_fmt(fmt, values.get(key)) for key, _, fmt in COLUMNS])
+        rows.append([_fmt(fmt, values.get(key)) for key, _, fmt in cols])
     oracle = report.get("oracle") or {}
     if oracle.get("utility") is not None:
-        cells = ["-"] * len(COLUMNS)
+        cells = ["-"] * len(cols)
         cells[0], cells[1] = f"oracle ({oracle['method']})", f"{oracle['utility']:.4f}"
         rows.append(cells)
     return rows
@@ -39,7 +51,7 @@ def _fmt(fmt: str, value: Any) -> str:
 
 
 def console_table(report: dict[str, Any]) -> str:
-    header = [title for _, title, _ in COLUMNS]
+    header = [title for _, title, _ in columns(report)]
     rows = table_rows(report)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
@@ -48,7 +60,7 @@ def console_table(report: dict[str, Any]) -> str:
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    header = [title for _, title, _ in COLUMNS]
+    header = [title for _, title, _ in columns(report)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(report)]
     return "\n".join(lines)

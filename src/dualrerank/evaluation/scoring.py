@@ -1,5 +1,5 @@
-"""Scores of pages on held-out requests: true utility (when a world exists), logged-label metrics, and the
-training and held-out evaluators' utilities (to expose reward hacking)."""
+"""Scores of pages on held-out requests: true utility (when a world exists), logged-label metrics, NDCG on
+graded labels (LETOR data), and the training and held-out evaluators' utilities (to expose reward hacking)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class EvalSet:
     world: World | None = None
     requests: RequestSet | None = None  # the world's view of the same requests, same candidate order
     judges: dict[str, Judge] | None = None  # name -> judge (evaluator utility)
+    relevance: np.ndarray | None = None  # [R, N] graded labels (LETOR data): ground truth, evaluation only
 
 
 def batched_scores(judge: Judge, tensors: dict[str, Tensor], pages: Tensor, batch: int = 256) -> np.ndarray:
@@ -47,6 +48,9 @@ def page_metrics(pages: Tensor, ev: EvalSet) -> dict[str, float | list[float] | 
         mean, half = metrics.mean_ci95(u)
         out.update(true_utility=mean, true_utility_ci95=[mean - half, mean + half])
     out["ndcg_at_k"] = float(np.nanmean(metrics.ndcg_at_k(p, ev.item_reward, ev.page_len)))
+    if ev.relevance is not None:  # the LETOR convention: gain 2^grade - 1, ideal over the candidates
+        gains = np.exp2(ev.relevance.astype(float)) - 1.0
+        out["graded_ndcg_at_k"] = float(np.nanmean(metrics.ndcg_at_k(p, gains, ev.page_len)))
     out["recall_at_v"] = float(np.nanmean(metrics.recall_at_k(p, ev.item_reward > 0, ev.viewport)))
     for name, judge in (ev.judges or {}).items():
         out[f"{name}_utility"] = float(batched_scores(judge, ev.tensors, pages[:, None, :]).mean())

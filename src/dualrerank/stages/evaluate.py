@@ -1,8 +1,9 @@
 """Stage ``evaluate``: every policy on held-out test requests -> ``data/reports/metrics.json``.
 
-Per policy: true utility with a 95% interval and headroom captured (when the data come from the world),
-NDCG@K / Recall@V on logged pages, training- and held-out-evaluator utility, latency. Plus the oracle,
-the paper's diagnostics and the evaluator-vs-truth correlation.
+Per policy: true utility with a 95% interval and headroom captured (when the data have a world: simulated,
+or built from LETOR labels), NDCG@K / Recall@V on logged pages, NDCG@K on graded labels (LETOR data),
+training- and held-out-evaluator utility, latency. Plus the oracle, the paper's diagnostics and the
+evaluator-vs-truth correlation. Logs without a world keep every true-utility field null.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ NAR_MODELS = (("nar", "nar_nokd"), ("student", "nar_kd"), ("student_grpo", "nar_
 
 def build_eval_set(params: Params, paths: Paths, meta: SlateMeta, test: Slates) -> EvalSet:
     world, requests = None, None
-    if params.data.source == "world" and paths.world.exists():
+    if paths.world.exists():  # generate rewrites data/raw/truth every run: a world there is these logs' world
         world = World.load(paths.world)
         requests = world.split_of(test.request_id.astype(np.int64))
         if not np.array_equal(requests.item_id.astype(str), test.item_id):
@@ -52,7 +53,7 @@ def build_eval_set(params: Params, paths: Paths, meta: SlateMeta, test: Slates) 
         for name, f in (("evaluator", "evaluator"), ("heldout_evaluator", "evaluator_heldout"))
         if paths.model(f).exists()
     }
-    viewport = params.world.viewport if world is not None else min(4, meta.page_len)
+    viewport = world.cfg.viewport if world is not None else min(4, meta.page_len)
     return EvalSet(
         slate_tensors(test),
         item_reward(test, meta, params.data.reward.item),
@@ -61,7 +62,17 @@ def build_eval_set(params: Params, paths: Paths, meta: SlateMeta, test: Slates) 
         world,
         requests,
         judges,
+        graded_relevance(paths, test),
     )
+
+
+def graded_relevance(paths: Paths, test: Slates) -> np.ndarray | None:
+    """``[R, N]`` graded labels of the test candidates (LETOR data), None when the data has none."""
+    if not paths.relevance.exists():
+        return None
+    with np.load(paths.relevance) as z:
+        rows = dict(zip(z["request_id"].astype(str), z["grade"]))
+    return np.stack([rows[r] for r in test.request_id])
 
 
 def build_policies(params: Params, paths: Paths, ev: EvalSet) -> tuple[list[Policy], dict[str, torch.nn.Module]]:
@@ -197,10 +208,8 @@ def _diagnostics(nets: dict[str, torch.nn.Module], ev: EvalSet, cfg) -> dict:
     out["teacher_entropy_by_slot"] = np.nanmean(ecg["greedy_entropy"], axis=0).tolist()
     if ev.requests is not None:  # buckets by the world's query ambiguity (evaluation-only ground truth)
         ambiguous = (ev.requests.intent_topic[:m] >= 0).sum(1) > 1
-        out["ecg_by_bucket"] = {
-            "ambiguous": float(np.nanmean(ecg["ecg"][ambiguous])),
-            "clear": float(np.nanmean(ecg["ecg"][~ambiguous])),
-        }
+        buckets = {"ambiguous": ambiguous, "clear": ~ambiguous}  # LETOR worlds have one intent: no ambiguous
+        out["ecg_by_bucket"] = {k: float(np.nanmean(ecg["ecg"][b])) for k, b in buckets.items() if b.any()}
     best = next((k for k in ("nar_ldro", "nar_kd", "nar_nokd") if k in out["by_student"]), None)
     if best is not None:
         out.update({k: out["by_student"][best][k] for k in ("ptar", "ptar_viewport", "collapse_rate")})

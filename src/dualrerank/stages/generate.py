@@ -1,20 +1,27 @@
-"""Stage ``generate``: produce the raw logs (``data/raw/logs.parquet``).
+"""Stage ``generate``: produce the raw logs (``data/raw/logs.parquet``) and, when the data has one, its truth.
 
-``data.source: world`` simulates the world: logs, the world's ground truth (``world.npz``) and the
-oracle pages of the test requests (``oracle.npz``). Other sources ingest the user's file unchanged;
-the ``validate`` stage then checks it.
+``data.source: world`` simulates the world; ``svmlight`` builds a world from LETOR files (graded labels drive
+the click model, ``world/letor.py``). Both write the logs, the world (``truth/world.npz``) and the oracle
+pages of the test requests (``truth/oracle.npz``); LETOR data also writes the graded labels
+(``truth/relevance.npz``). ``parquet`` (or CSV) ingests the user's table unchanged and writes no truth: the
+``validate`` stage checks the table, and the report leaves the true-utility fields null.
+``truth/source.json`` always says where the logs came from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from dualrerank.config import Params
 from dualrerank.paths import Paths
+from dualrerank.validation.check import read_table
+from dualrerank.world.letor import load_letor
 from dualrerank.world.logs import log_table
 from dualrerank.world.simulator import World
 
@@ -23,22 +30,40 @@ SECTIONS = ("world", "data")
 
 def run(params: Params, paths: Paths) -> dict[str, float | str]:
     paths.raw.mkdir(parents=True, exist_ok=True)
-    if params.data.source != "world":
-        return _ingest(params, paths)
+    shutil.rmtree(paths.truth, ignore_errors=True)  # truth from an earlier source must never meet these logs
+    paths.truth.mkdir(parents=True)
+    source = params.data.source
+    inputs = [] if source == "world" else _inputs(params, paths)
+    summary = _ingest(inputs[0], paths) if source == "parquet" else _simulate(params, paths)
+    record = {"source": source, "ground_truth": paths.world.exists(), "inputs": {str(p): _sha256(p) for p in inputs}}
+    paths.source.write_text(json.dumps(record, indent=2))
+    paths.reports.mkdir(parents=True, exist_ok=True)
+    paths.report("world.json").write_text(json.dumps(summary, indent=2))  # a DVC metric for every source
+    return summary
+
+
+def _simulate(params: Params, paths: Paths) -> dict[str, float | str]:
+    """Logs and truth of the simulated world, or of the world built from LETOR files."""
     t0 = time.perf_counter()
-    world = World.generate(params.world)
+    extra: dict[str, float | str] = {}
+    if params.data.source == "world":
+        world = World.generate(params.world)
+        table = log_table(world, seed=params.world.seed + 1)
+    else:
+        d = params.data
+        letor = load_letor(input_path(params, paths), d.svmlight, params.world, d.val_fraction, d.test_fraction)
+        world = letor.world
+        table = log_table(world, params.world.seed + 1, letor.item_names, letor.context_names)
+        np.savez(paths.relevance, request_id=world.requests.request_id, grade=letor.grade, qid=world.requests.query)
+        extra = {f"n_dropped_queries_{k}": float(v) for k, v in letor.n_dropped.items()}
     world.save(paths.world)
-    table = log_table(world, seed=params.world.seed + 1)
     table.to_parquet(paths.logs, index=False)
     print(
-        f"generate: {len(world.requests)} requests x {params.world.n_candidates} candidates "
+        f"generate: {len(world.requests)} requests x {world.cfg.n_candidates} candidates "
         f"-> {paths.logs} ({time.perf_counter() - t0:.1f} s)",
         flush=True,
     )
-    summary = world_summary(world, paths, progress=params.common.progress)
-    paths.reports.mkdir(parents=True, exist_ok=True)
-    paths.report("world.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return {**world_summary(world, paths, progress=params.common.progress), **extra}
 
 
 def world_summary(world: World, paths: Paths, progress: bool = True) -> dict[str, float | str]:
@@ -81,12 +106,36 @@ def world_summary(world: World, paths: Paths, progress: bool = True) -> dict[str
     }
 
 
-def _ingest(params: Params, paths: Paths) -> dict[str, float | str]:
-    src = str(params.data.path)
+def input_path(params: Params, paths: Paths) -> Path:
+    """``data.path``, relative to the project root unless absolute."""
+    path = Path(str(params.data.path))
+    return path if path.is_absolute() else paths.root / path
+
+
+def _inputs(params: Params, paths: Paths) -> list[Path]:
+    """The input files of a non-world source (recorded with their checksums in ``truth/source.json``)."""
+    path = input_path(params, paths)
     if params.data.source == "parquet":
-        table = pd.read_csv(src) if src.endswith(".csv") else pd.read_parquet(src)
-    else:
-        raise NotImplementedError(f"data.source {params.data.source!r} is not supported yet")
+        return [path]
+    s = params.data.svmlight
+    return [path / name for name in (s.train_file, s.val_file, s.test_file) if name is not None]
+
+
+def _sha256(path: Path) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"data.path: input file {path} does not exist")
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _ingest(src: Path, paths: Paths) -> dict[str, float | str]:
+    """Copy a Parquet/CSV table to ``logs.parquet`` unchanged (``validate`` checks it)."""
+    if not src.is_file():
+        raise FileNotFoundError(f"data.path: input file {src} does not exist")
+    table = read_table(src)
     table.to_parquet(paths.logs, index=False)
-    print(f"generate: ingested {len(table)} rows from {src} -> {paths.logs}", flush=True)
-    return {"n_rows": len(table), "source": params.data.source}
+    print(f"generate: ingested {len(table)} rows from {src} -> {paths.logs} (no ground truth)", flush=True)
+    return {"n_rows": float(len(table)), "source": "parquet", "ground_truth": "none"}

@@ -13,6 +13,7 @@ from dualrerank.config import Params
 from dualrerank.data.slates import SlateMeta, split_bounds, table_to_slates
 from dualrerank.paths import Paths
 from dualrerank.validation.check import ValidationReport, validate_table, write_report
+from dualrerank.world.simulator import World
 
 SECTIONS = ("data", "validate", "world")
 
@@ -21,6 +22,18 @@ class ValidationFailed(RuntimeError):
     def __init__(self, report: ValidationReport) -> None:
         super().__init__(report.summary())
         self.report = report
+
+
+def split_counts(params: Params, paths: Paths, n_requests: int) -> tuple[int, int]:
+    """Validation and test request counts. A world's splits are its own (the simulated world's from
+    ``params.world``, a LETOR world's from its files), so evaluation finds every test request in it; logs
+    without a world split by ``data.val_fraction`` / ``data.test_fraction``."""
+    if params.data.source == "world":
+        return params.world.n_val_requests, params.world.n_test_requests
+    if params.data.source == "svmlight":
+        cfg = World.load_config(paths.world)
+        return cfg.n_val_requests, cfg.n_test_requests
+    return round(n_requests * params.data.val_fraction), round(n_requests * params.data.test_fraction)
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:
@@ -33,10 +46,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
 
     slates, names = table_to_slates(table)
     R = len(slates)
-    if params.data.source == "world":
-        n_val, n_test = params.world.n_val_requests, params.world.n_test_requests
-    else:
-        n_val, n_test = round(R * params.data.val_fraction), round(R * params.data.test_fraction)
+    n_val, n_test = split_counts(params, paths, R)
     bounds = split_bounds(R, n_val, n_test)
     paths.processed.mkdir(parents=True, exist_ok=True)
     for name, rows in bounds.items():

@@ -12,9 +12,14 @@ from dualrerank.world.simulator import World
 LONG_VIEW = f"{S.LABEL_PREFIX}long_view"  # watched to the end; an extra per-item feedback column
 
 
-def log_table(world: World, seed: int) -> pd.DataFrame:
+def log_table(
+    world: World, seed: int, item_names: list[str] | None = None, context_names: list[str] | None = None
+) -> pd.DataFrame:
     """One row per (request, candidate): features, upstream score/rank, the logging policy's page and
-    its sampled feedback (null on rows that were not shown)."""
+    its sampled feedback (null on rows that were not shown).
+
+    Feature columns are named after the simulated world's features unless ``item_names`` /
+    ``context_names`` are given (a world built from other data, e.g. ``world/letor.py``)."""
     req = world.requests
     R, N = req.item_id.shape
     K = world.cfg.page_len
@@ -36,10 +41,12 @@ def log_table(world: World, seed: int) -> pd.DataFrame:
         S.ITEM_ID: req.item_id.reshape(-1),
     }
     ctx = np.repeat(req.context_features, N, axis=0)
-    for j, name in enumerate(context_feature_names(world.cfg)):
+    context_names = context_feature_names(world.cfg) if context_names is None else context_names
+    item_names = item_feature_names(world.cfg) if item_names is None else item_names
+    for j, name in enumerate(context_names):
         columns[name] = ctx[:, j]
     feats = req.item_features.reshape(R * N, -1)
-    for j, name in enumerate(item_feature_names(world.cfg)):
+    for j, name in enumerate(item_names):
         columns[name] = feats[:, j]
     columns[S.UPSTREAM_SCORE] = req.upstream_score.reshape(-1).astype(np.float32)
     columns[S.UPSTREAM_RANK] = np.tile(np.arange(1, N + 1), R)

@@ -88,6 +88,12 @@ class World:
             arrays["transition"] = self.model.transition
             np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
 
+    @staticmethod
+    def load_config(path: Path) -> WorldConfig:
+        """The config of a saved world, without loading its requests."""
+        with np.load(path, allow_pickle=False) as z:
+            return build(WorldConfig, json.loads(str(z["config"])), "world")
+
     @classmethod
     def load(cls, path: Path) -> World:
         with np.load(path, allow_pickle=False) as z:

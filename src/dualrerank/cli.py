@@ -22,6 +22,24 @@ def _validate(args: argparse.Namespace) -> int:
     return validate_file(Path(args.path), Path(args.root), Path(args.report) if args.report else None)
 
 
+def _bench_serve(args: argparse.Namespace) -> int:
+    import json
+
+    from dualrerank.config import load_params
+    from dualrerank.paths import Paths
+    from dualrerank.serving.bench import bench_serve
+
+    root = Path(args.root).resolve()
+    paths = Paths(root)
+    result = bench_serve(load_params(root / "params.yaml").package, paths.split("test"), root)
+    out = Path(args.out) if args.out else paths.report("serving.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({"ratios": result["ratios"], "checks": result["checks"]}, indent=2))
+    print(f"report: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dualrerank", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root holding params.yaml and data/")
@@ -36,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path")
     p.add_argument("--report", help="where to write the JSON report; the markdown report goes beside it (.md)")
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser("bench-serve", help="load-test the packaged reranker over HTTP (NAR Best-of-N vs AR teacher)")
+    p.add_argument("--out", help="report path (default data/reports/serving.json)")
+    p.set_defaults(func=_bench_serve)
 
     args = parser.parse_args(argv)
     try:

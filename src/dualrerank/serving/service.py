@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import attrs
 import bentoml
 from bentoml.exceptions import InvalidArgument
 from fastapi import FastAPI
@@ -26,6 +27,21 @@ from dualrerank.serving.store import MODEL_NAME, load_engine, settings
 
 MODEL_TAG = os.environ.get("DUALRERANK_MODEL", f"{MODEL_NAME}:latest")
 PACKAGED = bentoml.models.BentoModel(MODEL_TAG)
+
+class _Service(bentoml.Service):  # type: ignore[type-arg]
+    """BentoML's service with its OpenAPI document completed: the 413 and 415 that ``RequestGuard``
+    answers on API routes are documented with the same error body as the 400."""
+
+    @property
+    def openapi_spec(self):  # type: ignore[no-untyped-def]
+        spec = super().openapi_spec
+        for path in spec.paths.values():
+            responses = path.post.get("responses", {}) if isinstance(path.post, dict) else {}
+            if 400 in responses:
+                responses[413] = attrs.evolve(responses[400], description="Body larger than the size limit")
+                responses[415] = attrs.evolve(responses[400], description="Body is not application/json")
+        return spec
+
 
 metadata_app = FastAPI(title="Reranker metadata", openapi_url=None, docs_url=None, redoc_url=None)
 
@@ -40,6 +56,7 @@ metadata_app = FastAPI(title="Reranker metadata", openapi_url=None, docs_url=Non
     traffic={"timeout": 30},
     metrics={"enabled": False},
     logging={"access": {"enabled": False}},
+    service_class=_Service,
 )
 class Reranker:
     packaged = PACKAGED

@@ -7,13 +7,14 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv run test test-all lint typecheck imports serve clean-data help
+.PHONY: venv run test test-all lint typecheck imports serve bench-serve clean-data help
 
 help:
 	@echo "make run    - set up .venv and run the whole pipeline on the default world, then print the results"
 	@echo "make test   - set up .venv and run the test suite (what CI runs)"
 	@echo "make lint   - ruff + mypy + import-linter"
 	@echo "make serve  - serve the packaged Best-of-N reranker with BentoML"
+	@echo "make bench-serve - load-test the served reranker (NAR Best-of-N vs AR teacher) -> data/reports/serving.json"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,9 @@ lint: venv
 
 serve: venv
 	$(BIN)/bentoml serve
+
+bench-serve: venv
+	$(BIN)/dualrerank bench-serve
 
 clean-data:
 	rm -rf data/raw data/processed data/models data/reports data/checkpoints

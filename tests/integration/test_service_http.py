@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -23,13 +24,13 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from serving_models import F, FC, K, package_tiny, request_body
 
 from dualrerank.serving.load import Client, run_load
 from dualrerank.serving.server import free_port, start_server, stop_server, wait_ready
 from dualrerank.serving.traffic import malformed_bodies
+from serving_models import FC, F, K, package_tiny, request_body
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]
 # The schema cannot state the served model's widths (they are in GET /metadata), so schema-valid bodies
 # may still be refused: positive_data_acceptance is not a check here; everything else is.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

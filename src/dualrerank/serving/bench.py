@@ -113,7 +113,16 @@ def bench_serve(cfg: PackageConfig, test_split: Path, root: Path) -> dict[str, A
     return report(meta, startup, levels, malformed, load_before, seconds, cfg)
 
 
-def report(meta, startup, levels, malformed, load_before, seconds, cfg: PackageConfig) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def report(
+    meta: dict[str, Any],
+    startup: dict[str, float],
+    levels: dict[str, Any],
+    malformed: dict[str, Any],
+    load_before: tuple[float, float, float],
+    seconds: float,
+    cfg: PackageConfig,
+) -> dict[str, Any]:
+    """The report: setup, per-level latency/throughput per server, the two ratios and the done-checks."""
     seq, top = levels[str(min(cfg.bench.concurrency))], levels[str(max(cfg.bench.concurrency))]
     ratio = seq["nar_bon"]["p50_ms"] / seq["ar_greedy"]["p50_ms"]
     gain = top["nar_bon"]["throughput_rps"] / top["nar_bon_unbatched"]["throughput_rps"]

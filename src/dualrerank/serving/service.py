@@ -28,6 +28,7 @@ from dualrerank.serving.store import MODEL_NAME, load_engine, settings
 MODEL_TAG = os.environ.get("DUALRERANK_MODEL", f"{MODEL_NAME}:latest")
 PACKAGED = bentoml.models.BentoModel(MODEL_TAG)
 
+
 class _Service(bentoml.Service):  # type: ignore[type-arg]
     """BentoML's service with its OpenAPI document completed: the 413 and 415 that ``RequestGuard``
     answers on API routes are documented with the same error body as the 400."""

@@ -4,7 +4,9 @@ Three ``bentoml serve`` processes of the same service code and packaged model ru
 NAR with batching, the same without batching, and the AR teacher (greedy). Each concurrency level is
 measured in rounds, and in every round each server gets an equal share of the requests in a shuffled
 order, so a slow phase of a shared machine hits all of them alike. Then malformed requests of every
-kind go to the NAR server; none may get a 5xx. Results: ``data/reports/serving.json``.
+kind go to the NAR server; none may get a 5xx. To tell the model's cost from the server's, the report
+also has each server's CPU milliseconds per request and the same requests timed in-process (no HTTP).
+Results: ``data/reports/serving.json``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from dualrerank.config.serving import PackageConfig
 from dualrerank.data.slates import Slates
+from dualrerank.serving.adapter import prepare
 from dualrerank.serving.load import Client, run_load, summarize
+from dualrerank.serving.schemas import RerankRequest
 from dualrerank.serving.server import free_port, start_server, stop_server, wait_ready
-from dualrerank.serving.store import ENV_BATCHING, ENV_GENERATOR
+from dualrerank.serving.store import ENV_BATCHING, ENV_GENERATOR, MODEL_NAME, load_engine
 from dualrerank.serving.traffic import malformed_bodies, valid_bodies
 
 SERVERS = {
@@ -43,22 +49,65 @@ def _get_json(url: str) -> dict[str, Any]:
         return data
 
 
-def measure(urls: dict[str, str], bodies: list[bytes], concurrency: int, requests: int, seed: int) -> dict[str, Any]:
-    """Interleaved rounds: per server, the merged latencies and throughput of ``requests`` requests."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a server and its worker processes."""
+    proc = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
+
+
+def measure(
+    urls: dict[str, str], pids: dict[str, int], bodies: list[bytes], concurrency: int, requests: int, seed: int
+) -> dict[str, Any]:
+    """Interleaved rounds: per server, the merged latencies and throughput of ``requests`` requests, and
+    the server's CPU milliseconds per request (robust to a loaded machine, unlike wall-clock latency)."""
     rng = random.Random(seed)
     lat: dict[str, list[float]] = defaultdict(list)
     wall: dict[str, float] = defaultdict(float)
+    cpu: dict[str, float] = defaultdict(float)
     bad: dict[str, int] = defaultdict(int)
     per_round = math.ceil(requests / ROUNDS)
     for r in range(ROUNDS):
         names = list(urls)
         rng.shuffle(names)
         for name in names:
+            c0 = cpu_seconds(pids[name])
             got, seconds, failures = run_load(urls[name], bodies, concurrency, per_round, offset=r * per_round)
+            cpu[name] += cpu_seconds(pids[name]) - c0
             lat[name] += got
             wall[name] += seconds
             bad[name] += failures
-    return {name: summarize(lat[name], wall[name], bad[name]) for name in urls}
+    return {
+        name: {
+            **summarize(lat[name], wall[name], bad[name]),
+            "server_cpu_ms_per_request": 1000 * cpu[name] / len(lat[name]),
+        }
+        for name in urls
+    }
+
+
+def in_process(bodies: list[bytes], n: int, seed: int = 0) -> dict[str, dict[str, float]]:
+    """The same requests without HTTP: parse, check and one forward pass in this process, NAR Best-of-N
+    and AR greedy interleaved. What the model costs, apart from the server around it."""
+    import bentoml
+
+    stored = bentoml.models.get(f"{MODEL_NAME}:latest")
+    engines = {
+        name: load_engine(Path(stored.path), stored.info.metadata, str(stored.tag), {ENV_GENERATOR: gen})
+        for name, gen in (("nar_bon", "nar"), ("ar_greedy", "ar"))
+    }
+    rng = random.Random(seed)
+    times: dict[str, list[float]] = defaultdict(list)
+    for i in range(n):
+        names = list(engines)
+        rng.shuffle(names)
+        for name in names:
+            engine = engines[name]
+            t0 = time.perf_counter()
+            engine.rerank_batch([prepare(RerankRequest.model_validate_json(bodies[i % len(bodies)]), engine.spec)])
+            times[name].append(time.perf_counter() - t0)
+    for engine in engines.values():
+        engine.close()
+    return {name: summarize(t, sum(t)) for name, t in times.items()}
 
 
 def send_malformed(url: str, bodies: list[bytes], spec: dict[str, Any], count: int, max_body: int) -> dict[str, Any]:
@@ -104,12 +153,14 @@ def bench_serve(cfg: PackageConfig, test_split: Path, root: Path) -> dict[str, A
             for url in urls.values():
                 run_load(url, bodies, 1, b.warmup)
             t0 = time.perf_counter()
-            levels = {str(c): measure(urls, bodies, c, b.requests, seed=c) for c in b.concurrency}
+            pids = {name: proc.pid for name, proc in procs.items()}
+            levels = {str(c): measure(urls, pids, bodies, c, b.requests, seed=c) for c in b.concurrency}
             malformed = send_malformed(urls["nar_bon"], bodies, meta["nar_bon"], b.malformed, 1024 * cfg.max_body_kib)
             seconds = time.perf_counter() - t0
         finally:
             for proc in procs.values():
                 stop_server(proc)
+    levels["in_process"] = in_process(bodies, b.requests)
     return report(meta, startup, levels, malformed, load_before, seconds, cfg)
 
 
@@ -143,7 +194,14 @@ def report(
             "note": "end-to-end client latency over HTTP on 127.0.0.1; client and servers share the machine",
         },
         "levels": levels,
-        "ratios": {"nar_bon_p50_over_ar_greedy_p50": ratio, "batching_throughput_gain": gain},
+        "ratios": {
+            "nar_bon_p50_over_ar_greedy_p50": ratio,
+            "batching_throughput_gain": gain,
+            "server_cpu_nar_bon_over_ar_greedy": seq["nar_bon"]["server_cpu_ms_per_request"]
+            / seq["ar_greedy"]["server_cpu_ms_per_request"],
+            "in_process_p50_nar_bon_over_ar_greedy": levels["in_process"]["nar_bon"]["p50_ms"]
+            / levels["in_process"]["ar_greedy"]["p50_ms"],
+        },
         "checks": {
             "sequential_p99_under_20ms": seq["nar_bon"]["p99_ms"] < SLA_P99_MS,
             "nar_bon_p50_at_most_0.6_ar_greedy": ratio <= AR_RATIO_TARGET,

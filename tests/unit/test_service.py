@@ -21,7 +21,7 @@ from dualrerank.sampling import masked_sequential_argmax
 from dualrerank.serving.adapter import collate, prepare
 from dualrerank.serving.batching import MicroBatcher
 from dualrerank.serving.schemas import RerankRequest
-from dualrerank.serving.store import files_digest, load_engine, packaged_files
+from dualrerank.serving.store import files_digest, load_engine, model_version, packaged_files
 from serving_models import K, package_tiny, request_body
 
 
@@ -186,3 +186,8 @@ def test_micro_batcher_fails_one_batch_and_keeps_serving():
     assert good == [0, 2, 4, 6, 8]
     assert max(len(c) for c in calls) <= 3
     batcher.close()
+
+
+def test_model_version_names_the_tag_the_weights_and_the_registered_version():
+    assert model_version("m:v1", "ab" * 32, {}) == "m:v1+abababababab"
+    assert model_version("m:v1", "ab" * 32, {"mlflow_model_version": 3}) == "m:v1+abababababab+mlflow-v3"

@@ -87,4 +87,14 @@ def load_engine(folder: Path, metadata: Mapping[str, Any], tag: str, env: Mappin
             folder / FILES["generator"], folder / FILES["judge"], temperature=cfg.temperature, seed=cfg.seed
         )
     spec = ModelSpec(**metadata["spec"])
-    return RerankEngine(reranker, spec, f"{tag}+{digest[:12]}", cfg.batching, cfg.max_batch_size, cfg.max_wait_ms)
+    return RerankEngine(
+        reranker, spec, model_version(tag, digest, metadata), cfg.batching, cfg.max_batch_size, cfg.max_wait_ms
+    )
+
+
+def model_version(tag: str, digest: str, metadata: Mapping[str, Any]) -> str:
+    """``<BentoML tag>+<12 hex of the files' SHA-256>``, plus ``+mlflow-v<N>`` once the release step records
+    the registered MLflow model version in the metadata (``mlflow_model_version``)."""
+    version = f"{tag}+{digest[:12]}"
+    registered = metadata.get("mlflow_model_version")
+    return f"{version}+mlflow-v{registered}" if registered is not None else version

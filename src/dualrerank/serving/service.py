@@ -84,10 +84,8 @@ def _body_limit() -> int:
     """The packaged body limit; a clear error here if nothing has been packaged yet."""
     stored = PACKAGED.stored
     if stored is None:
-        raise RuntimeError(
-            f"no model {MODEL_TAG} in the BentoML store ({bentoml.__name__} home: $BENTOML_HOME or ~/bentoml); "
-            "run `dualrerank run package` first"
-        )
+        home = os.environ.get("BENTOML_HOME", "~/bentoml")
+        raise RuntimeError(f"no model {MODEL_TAG} in the BentoML store at {home}; run `dualrerank run package` first")
     return settings(stored.info.metadata, os.environ).max_body_kib * 1024
 
 

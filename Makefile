@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv run test test-all lint typecheck imports serve clean-data help fetch-mslr run-mslr
+.PHONY: venv run test test-all lint typecheck imports serve bench-serve clean-data help fetch-mslr run-mslr
 
 help:
 	@echo "make run    - set up .venv and run the whole pipeline on the default world, then print the results"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint   - ruff + mypy + import-linter"
 	@echo "make serve  - serve the packaged Best-of-N reranker with BentoML"
 	@echo "make run-mslr - fetch the MSLR-WEB10K excerpt and run the whole pipeline on it (params.mslr.yaml)"
+	@echo "make bench-serve - load-test the served reranker (NAR Best-of-N vs AR teacher) -> data/reports/serving.json"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,9 @@ lint: venv
 
 serve: venv
 	$(BIN)/bentoml serve
+
+bench-serve: venv
+	$(BIN)/dualrerank bench-serve
 
 clean-data:
 	rm -rf data/raw data/processed data/models data/reports data/checkpoints

@@ -6,7 +6,10 @@ with ``execute(stage, root=tiny_root, track=False)`` (no MLflow) unless they tes
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# BentoML's model and Bento stores: a throwaway one per test session, never the user's ~/bentoml
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="dualrerank-bentoml-")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+atexit.register(shutil.rmtree, os.environ["BENTOML_HOME"], ignore_errors=True)
 
 TINY_OPTIM = {"batch_size": 32, "max_epochs": 2, "patience": 2, "lr": 0.003}
 
@@ -56,6 +63,8 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
         ecg_samples=8,
         correlation_pages=4,
     )
+    raw["package"].update(build=False, default_n_samples=4, max_n_samples=8, max_candidates=30)
+    raw["package"]["bench"].update(requests=20, warmup=2, n_candidates=12, distinct_requests=4, malformed=40)
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         raw[section][name] = value
@@ -66,3 +75,9 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
 def tiny_root(tmp_path: Path) -> Path:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_params_session() -> dict[str, Any]:
+    """``tiny_params()`` for module- and session-scoped fixtures."""
+    return tiny_params()

@@ -52,6 +52,24 @@ def _summary(args: argparse.Namespace) -> int:
     return print_summary(Path(args.root))
 
 
+def _bench_serve(args: argparse.Namespace) -> int:
+    import json
+
+    from dualrerank.config import load_params
+    from dualrerank.paths import Paths
+    from dualrerank.serving.bench import bench_serve
+
+    root = Path(args.root).resolve()
+    paths = Paths(root)
+    result = bench_serve(load_params(root / "params.yaml").package, paths.split("test"), root)
+    out = Path(args.out) if args.out else paths.report("serving.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({"ratios": result["ratios"], "checks": result["checks"]}, indent=2))
+    print(f"report: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dualrerank", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root holding params.yaml and data/")
@@ -80,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("summary", help="print the results of the last run (world, validation, evaluation)")
     p.set_defaults(func=_summary)
+    p = sub.add_parser("bench-serve", help="load-test the packaged reranker over HTTP (NAR Best-of-N vs AR teacher)")
+    p.add_argument("--out", help="report path (default data/reports/serving.json)")
+    p.set_defaults(func=_bench_serve)
 
     args = parser.parse_args(argv)
     try:

@@ -19,6 +19,7 @@ from dualrerank.config.base import ConfigError, build
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
 from dualrerank.config.evaluation import EvaluateConfig
+from dualrerank.config.serving import PackageConfig
 from dualrerank.config.training import (
     BuildTargetsConfig,
     DistillConfig,
@@ -47,6 +48,7 @@ class Params:
     train_evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     train_pointwise: PointwiseConfig = field(default_factory=PointwiseConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    package: PackageConfig = field(default_factory=PackageConfig)
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:

@@ -12,6 +12,8 @@ holding no item is ``PAD_INDEX``.
 
 from __future__ import annotations
 
+import numpy as np
+
 PAD_INDEX = -1
 
 REQUEST_ID = "request_id"
@@ -49,3 +51,12 @@ def label_columns(columns: list[str]) -> list[str]:
 def feedback_columns(columns: list[str]) -> list[str]:
     """Per-item feedback columns present in a table (observed only on shown rows)."""
     return [c for c in ITEM_FEEDBACK_COLUMNS if c in columns] + label_columns(columns)
+
+
+def stand_in_upstream_score(rank: np.ndarray) -> np.ndarray:
+    """A monotone stand-in for a missing upstream score: ``-log(rank)`` (``rank`` 1-based, higher is better).
+
+    One rule for every place that meets data without scores (tables, service requests), so models see
+    the same input either way.
+    """
+    return -np.log(np.asarray(rank, dtype=np.float64))

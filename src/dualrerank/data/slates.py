@@ -92,7 +92,7 @@ def table_to_slates(table: pd.DataFrame, n_candidates: int | None = None) -> tup
     if S.UPSTREAM_RANK not in cols:  # derive the rank from the score
         df[S.UPSTREAM_RANK] = df.groupby(S.REQUEST_ID)[S.UPSTREAM_SCORE].rank(ascending=False, method="first")
     if S.UPSTREAM_SCORE not in cols:  # a monotone stand-in for a missing score
-        df[S.UPSTREAM_SCORE] = -np.log(df[S.UPSTREAM_RANK].astype(float))
+        df[S.UPSTREAM_SCORE] = S.stand_in_upstream_score(df[S.UPSTREAM_RANK].to_numpy(dtype=float))
     df["_item"] = df[S.ITEM_ID].astype(str)
     df["_rid"] = df[S.REQUEST_ID].astype(str)
     df = df.sort_values([S.TS, "_rid", S.UPSTREAM_RANK, "_item"], kind="stable")

@@ -107,5 +107,13 @@ class ListEvaluator(nn.Module):
 
     def utility(self, x: SlateInputs, pages: Tensor, item_weights: Tensor, page_weights: Tensor) -> Tensor:
         """``[B, G]`` learned page utility: ``sum_k sum_l w_l E[y_kl] + sum_p w_p E[y_p]``."""
+        slots, page = self.utility_parts(x, pages, item_weights, page_weights)
+        return slots.sum(-1) + page
+
+    def utility_parts(
+        self, x: SlateInputs, pages: Tensor, item_weights: Tensor, page_weights: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The page utility split into per-slot parts ``[B, G, K]`` (``sum_l w_l E[y_kl]``, 0 on empty slots)
+        and the page-level part ``[B, G]`` (``sum_p w_p E[y_p]``): what each slot contributes, for the service."""
         item, page = self.expected(x, pages)
-        return (item * item_weights).sum((-1, -2)) + (page * page_weights).sum(-1)
+        return (item * item_weights).sum(-1), (page * page_weights).sum(-1)

@@ -8,9 +8,11 @@ AR mode wraps the teacher (greedy or beam) behind the same interface for side-by
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -30,6 +32,29 @@ RuleScorer = Callable[[SlateInputs, Tensor], Tensor]
 class RerankResult:
     pages: Tensor  # [B, K] candidate indices, PAD_INDEX where the request has fewer than K candidates
     scores: Tensor  # [B] the judge's score of the returned page (NaN when no judge was used)
+    greedy_scores: Tensor | None = None  # [B] the judge's score of the greedy list (None when not judged)
+    slot_scores: Tensor | None = None  # [B, K] per-slot parts of the returned page's evaluator utility
+    n_samples: Tensor | None = None  # [B] lists compared per request
+
+
+def prior_rules(meta: dict[str, Any]) -> RuleScorer | None:
+    """The prior-rule scorer a generator was fine-tuned with, or None (the judge is the evaluator alone).
+
+    Hook for the LDRO stage: it records its rule spec in the generator file's ``meta["reward_spec"]`` and
+    ``dualrerank.rewards.prior_rule_scorer(spec)`` builds the scorer, so Best-of-N judges lists with the
+    same rules the policy was trained on. A spec without that function is an error, not a silent fallback.
+    """
+    spec = meta.get("reward_spec")
+    if spec is None:
+        return None
+    try:
+        build = importlib.import_module("dualrerank.rewards").prior_rule_scorer
+    except (ImportError, AttributeError) as exc:
+        raise RuntimeError(
+            "the generator records a reward_spec, but dualrerank.rewards.prior_rule_scorer(spec) is not available"
+        ) from exc
+    rules: RuleScorer = build(spec)
+    return rules
 
 
 @dataclass
@@ -47,8 +72,14 @@ class Judge:
     @torch.inference_mode()
     def score(self, x: SlateInputs, pages: Tensor) -> Tensor:
         """``[B, G]`` score of lists ``[B, G, K]`` in one batched evaluator pass."""
-        total = self.evaluator.utility(x, pages, self.item_weights, self.page_weights)
-        return total + self.rules(x, pages) if self.rules is not None else total
+        return self.score_parts(x, pages)[0]
+
+    @torch.inference_mode()
+    def score_parts(self, x: SlateInputs, pages: Tensor) -> tuple[Tensor, Tensor]:
+        """``(score [B, G], per-slot evaluator utility [B, G, K])`` of lists ``[B, G, K]``, one evaluator pass."""
+        slots, page = self.evaluator.utility_parts(x, pages, self.item_weights, self.page_weights)
+        total = slots.sum(-1) + page
+        return (total + self.rules(x, pages) if self.rules is not None else total), slots
 
     @classmethod
     def from_file(cls, path: Path, rules: RuleScorer | None = None) -> Judge:
@@ -82,29 +113,38 @@ class Reranker:
         self.rng = torch.Generator().manual_seed(seed)
 
     @torch.inference_mode()
-    def rerank(self, x: SlateInputs, n_samples: int = 1) -> RerankResult:
-        """Best page per request among ``n_samples`` lists (1 = the greedy list, or the beam for AR)."""
+    def rerank(self, x: SlateInputs, n_samples: int | Tensor = 1) -> RerankResult:
+        """Best page per request among its ``n_samples`` lists (1 = the greedy list, or the beam for AR).
+
+        ``n_samples`` is one count for all requests or a ``[B]`` tensor (the service batches requests with
+        different counts): ``max`` lists are drawn for all, and request b picks among its first ``n_b``.
+        The draws are i.i.d. with the greedy list first, so that is exactly Best-of-``n_b``.
+        """
         B = x.pad_mask.shape[0]
+        counts = torch.as_tensor(n_samples, dtype=torch.long, device=x.pad_mask.device).expand(B)
         nan = torch.full((B,), float("nan"))
         if isinstance(self.generator, ARTeacher):
             teacher = self.generator
             pages = teacher.beam(x, self.beam_width) if self.beam_width > 1 else teacher.greedy(x)
-            return RerankResult(pages, nan)
+            return RerankResult(pages, nan, n_samples=torch.ones_like(counts))
         logits = self.generator(x)  # [B, K, N], one pass
-        if n_samples <= 1:
-            return RerankResult(masked_sequential_argmax(logits, x.pad_mask), nan)
+        G = int(counts.max())
+        if G <= 1:
+            return RerankResult(masked_sequential_argmax(logits, x.pad_mask), nan, n_samples=counts.clamp(max=1))
         if self.judge is None:
             raise ValueError("Best-of-N needs a judge (evaluator)")
         lists, _ = gumbel_max_sample(
-            logits, x.pad_mask, n_samples, temperature=self.temperature, include_greedy=True, generator=self.rng
+            logits, x.pad_mask, G, temperature=self.temperature, include_greedy=True, generator=self.rng
         )
-        scores = self.judge.score(x, lists)  # [B, G], one batched evaluator pass
-        best = scores.argmax(dim=1)
+        scores, slots = self.judge.score_parts(x, lists)  # [B, G], [B, G, K]: one batched evaluator pass
+        eligible = torch.arange(G, device=counts.device) < counts[:, None]
+        best = scores.masked_fill(~eligible, float("-inf")).argmax(dim=1)
         rows = torch.arange(B)
-        return RerankResult(lists[rows, best], scores[rows, best])
+        return RerankResult(lists[rows, best], scores[rows, best], scores[:, 0], slots[rows, best], counts)
 
     @classmethod
     def from_files(cls, generator: Path, evaluator: Path | None = None, **kwargs: object) -> Reranker:
-        net, _ = load_model(generator)
-        judge = Judge.from_file(evaluator) if evaluator is not None else None
+        """Generator and judge from model files; the judge gets the generator's prior rules, if it has any."""
+        net, record = load_model(generator)
+        judge = Judge.from_file(evaluator, prior_rules(record["meta"])) if evaluator is not None else None
         return cls(net, judge, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,77 @@
+"""Start, wait for and stop a local ``bentoml serve`` process (benchmark, integration tests, ``bentoml build``).
+
+Child processes import the same ``dualrerank`` code as the caller (its folder goes first on
+``PYTHONPATH``), so a worktree or a test run never serves another copy of the package. The server runs
+in its own process group, so stopping it also stops BentoML's worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+import dualrerank
+
+SERVICE = "dualrerank.serving.service:Reranker"
+
+
+def code_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process that must import this ``dualrerank``."""
+    code = str(Path(dualrerank.__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [code, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "BENTOML_DO_NOT_TRACK": "True", **(extra or {})}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(
+    root: Path, port: int, env: Mapping[str, str] | None = None, target: str | None = SERVICE, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``bentoml serve [target]`` in ``root`` on 127.0.0.1:``port`` (``target=None``: from bentofile.yaml)."""
+    cmd = [sys.executable, "-m", "bentoml", "serve", *([target] if target else []), "--host", "127.0.0.1"]
+    cmd += ["--port", str(port)]
+    out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(
+        cmd, cwd=root, env=code_env(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> float:
+    """Poll ``url/readyz`` until it answers 200; seconds waited. Raises if the server dies or times out."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return time.monotonic() - t0
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"server at {url} not ready after {timeout_s:.0f} s")
+
+
+def stop_server(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+    """SIGTERM to the server's process group, then SIGKILL if it has not exited in time."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout_s)
+    except ProcessLookupError:
+        pass

@@ -7,13 +7,14 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv run test test-all lint typecheck imports serve bench-serve clean-data help fetch-mslr run-mslr
+.PHONY: venv run test test-all lint typecheck imports serve bench-serve sweep clean-data help fetch-mslr run-mslr
 
 help:
 	@echo "make run    - set up .venv and run the whole pipeline on the default world, then print the results"
 	@echo "make test   - set up .venv and run the test suite (what CI runs)"
 	@echo "make lint   - ruff + mypy + import-linter"
 	@echo "make serve  - serve the packaged Best-of-N reranker with BentoML"
+	@echo "make sweep  - headroom vs dependency strength (small worlds) -> data/reports/sweep.json + plot"
 	@echo "make run-mslr - fetch the MSLR-WEB10K excerpt and run the whole pipeline on it (params.mslr.yaml)"
 	@echo "make bench-serve - load-test the served reranker (NAR Best-of-N vs AR teacher) -> data/reports/serving.json"
 
@@ -44,6 +45,9 @@ serve: venv
 
 bench-serve: venv
 	$(BIN)/dualrerank bench-serve
+
+sweep: venv
+	$(BIN)/dualrerank sweep
 
 clean-data:
 	rm -rf data/raw data/processed data/models data/reports data/checkpoints

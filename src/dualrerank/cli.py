@@ -70,6 +70,24 @@ def _bench_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    import json
+
+    from dualrerank.config import load_params
+    from dualrerank.evaluation.plots import headroom_vs_strength
+    from dualrerank.evaluation.sweep import run_sweep
+    from dualrerank.paths import Paths
+
+    root = Path(args.root).resolve()
+    result = run_sweep(load_params(root / "params.yaml"), root)
+    paths = Paths(root)
+    paths.reports.mkdir(parents=True, exist_ok=True)
+    paths.report("sweep.json").write_text(json.dumps(result, indent=2))
+    plot = headroom_vs_strength(result, paths.plots / "headroom_vs_strength.png")
+    print(f"sweep: {paths.report('sweep.json')}, {plot}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dualrerank", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root holding params.yaml and data/")
@@ -101,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench-serve", help="load-test the packaged reranker over HTTP (NAR Best-of-N vs AR teacher)")
     p.add_argument("--out", help="report path (default data/reports/serving.json)")
     p.set_defaults(func=_bench_serve)
+
+    p = sub.add_parser("sweep", help="headroom vs dependency strength: small worlds at several strengths")
+    p.set_defaults(func=_sweep)
 
     args = parser.parse_args(argv)
     try:

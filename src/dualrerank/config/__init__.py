@@ -20,6 +20,7 @@ from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
 from dualrerank.config.evaluation import EvaluateConfig
 from dualrerank.config.serving import PackageConfig
+from dualrerank.config.sweep import SweepConfig
 from dualrerank.config.training import (
     BuildTargetsConfig,
     DistillConfig,
@@ -49,6 +50,7 @@ class Params:
     train_pointwise: PointwiseConfig = field(default_factory=PointwiseConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     package: PackageConfig = field(default_factory=PackageConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:

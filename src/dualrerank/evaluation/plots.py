@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: files only
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 
 
 def _utility_key(report: dict[str, Any]) -> tuple[str, str]:
@@ -72,3 +73,37 @@ def _save(fig: Any, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def headroom_vs_strength(sweep: dict[str, Any], path: Path) -> Path:
+    """Left: the oracle's headroom over score-and-sort and over sorting by the true item value (the part
+    only list-wise modelling can reach). Right: the share of the headroom each policy captures."""
+    res = sweep["results"]
+    xs = [r["strength"] for r in res]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    sns = [r["true_utility"].get("score_and_sort") for r in res]
+    left.plot(xs, [(r["oracle"] - s) / s for r, s in zip(res, sns)], marker="o", label="oracle over score-and-sort")
+    left.plot(
+        xs,
+        [(r["oracle"] - r["item_value_sort"]) / r["item_value_sort"] for r in res],
+        marker="s",
+        label="oracle over sort by true item value",
+    )
+    left.set_xlabel("dependency strength (x default)")
+    left.set_ylabel("relative headroom")
+    left.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    left.legend(fontsize=8)
+    left.grid(alpha=0.3)
+    names = sorted({n for r in res for n in r["headroom_captured"] if n not in ("upstream", "score_and_sort")})
+    for name in names:
+        ys = [r["headroom_captured"].get(name) for r in res]
+        if all(y is not None for y in ys):
+            right.plot(xs, ys, marker="o", label=name)
+    right.axhline(0, c="grey", lw=1)
+    right.set_xlabel("dependency strength (x default)")
+    right.set_ylabel("headroom captured")
+    right.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3)
+    fig.suptitle("Where generative reranking pays off")
+    return _save(fig, path)

@@ -7,6 +7,7 @@ with ``execute(stage, root=tiny_root, track=False)`` (no MLflow) unless they tes
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 TINY_OPTIM = {"batch_size": 32, "max_epochs": 2, "patience": 2, "lr": 0.003}
 
@@ -56,6 +58,7 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
         ecg_samples=8,
         correlation_pages=4,
     )
+    raw["release"]["n_samples"] = 4  # the served Best-of-N size must be one evaluate scores
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         raw[section][name] = value
@@ -66,3 +69,16 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
 def tiny_root(tmp_path: Path) -> Path:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     return tmp_path
+
+
+def make_project(dest: Path, **overrides: Any) -> Path:
+    """A tiny DVC project at ``dest``: this repository's ``dvc.yaml``, the package source its stages depend
+    on, a tiny ``params.yaml`` and ``dvc init --no-scm``; the flow and ``dvc repro`` run in it as in the repo."""
+    from dvc.repo import Repo
+
+    code = ROOT / "src" / "dualrerank"
+    shutil.copytree(code, dest / "src" / "dualrerank", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", dest / "dvc.yaml")
+    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(**overrides)))
+    Repo.init(str(dest), no_scm=True).close()
+    return dest

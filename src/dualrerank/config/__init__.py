@@ -16,6 +16,7 @@ from dualrerank.config.base import ConfigError, build
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
 from dualrerank.config.evaluation import EvaluateConfig
+from dualrerank.config.release import ReleaseConfig
 from dualrerank.config.training import DistillConfig, EvaluatorConfig, NarConfig, PointwiseConfig, TeacherConfig
 from dualrerank.config.world import WorldConfig
 
@@ -36,6 +37,7 @@ class Params:
     train_evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     train_pointwise: PointwiseConfig = field(default_factory=PointwiseConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    release: ReleaseConfig = field(default_factory=ReleaseConfig)
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:

@@ -16,6 +16,7 @@ STAGES: tuple[str, ...] = (
     "train_evaluator",
     "train_pointwise",
     "evaluate",
+    "release",
 )
 
 

@@ -58,6 +58,12 @@ def run_stage(stage: str, root: str, force: bool = False) -> dict[str, Any]:
 TASKS = {stage: run_stage.with_options(name=stage, task_run_name=stage) for stage in STAGES}
 
 
+@task
+def publish_results(root: str, steps: list[dict[str, Any]]) -> None:
+    """The results table as a markdown artifact: what each stage did, the policies, the release decision."""
+    create_markdown_artifact(results_markdown(Path(root), steps), key="dual-rerank-results", description="results")
+
+
 @flow(name="dual-rerank", log_prints=True)
 def pipeline(root: str = ".", refresh_data: bool = False, retrain_from: str | None = None) -> list[dict[str, Any]]:
     """Run every stage of the project at ``root`` that DVC says changed.
@@ -77,7 +83,7 @@ def pipeline(root: str = ".", refresh_data: bool = False, retrain_from: str | No
             steps.append({"stage": stage, "status": "reused"})
             continue
         steps.append(stage_task(stage, str(project), force=refresh_data and stage == "generate"))
-    create_markdown_artifact(results_markdown(project, steps), key="dual-rerank-results", description="results")
+    publish_results(str(project), steps)
     return steps
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Prefect: a private home (results, profiles) for the test session, no telemetry, and patience with a busy
+# machine when a temporary API server starts.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="dualrerank-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use each project's own sqlite store, never a real server
 
 TINY_OPTIM = {"batch_size": 32, "max_epochs": 2, "patience": 2, "lr": 0.003}
 
@@ -82,3 +89,25 @@ def make_project(dest: Path, **overrides: Any) -> Path:
     (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(**overrides)))
     Repo.init(str(dest), no_scm=True).close()
     return dest
+
+
+def load_flow_module() -> Any:
+    """``flows/pipeline.py`` (not a package: Prefect deployments load it by path, and so do the tests)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dualrerank_flow_pipeline", ROOT / "flows" / "pipeline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def project_factory() -> Any:
+    """``make_project(dest, **params_overrides) -> dest``: a tiny DVC project (see :func:`make_project`)."""
+    return make_project
+
+
+@pytest.fixture(scope="session")
+def flow_module() -> Any:
+    return load_flow_module()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ def register(
         shutil.copyfile(generator, files["generator"])
         shutil.copyfile(evaluator, files["evaluator"])
         files["metadata"].write_text(json.dumps(metadata, indent=2))
+        # The model takes a dict of arrays, which MLflow's type-hint schemas cannot describe: no hints, no warning.
+        warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
         info = mlflow.pyfunc.log_model(
             name="reranker",
             python_model=MODEL_CODE,

@@ -88,7 +88,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     previous = registry.champion(params, paths.root)
     champion_value, note = None, "no champion yet"
     if previous is not None:
-        champion_value, note = _rescore_champion(params, paths, previous.version, ev, metric)
+        champion_value, note = _rescore_champion(params, paths, str(previous.version), ev, metric)
     decision = decide(report.get("quality_gate"), candidate, champion_value, cfg.min_improvement, metric)
 
     lineage = {"git_commit": git_commit(paths.root), "dvc_lock_md5": dvc_lock_hash(paths.root)}
@@ -115,7 +115,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     version = registry.register(params, generator, paths.model("evaluator"), metadata, tags, paths.root)
     if decision.promote:
         registry.promote(params, version, paths.root)
-    champion_now = version if decision.promote else (previous.version if previous is not None else None)
+    champion_now = version if decision.promote else (str(previous.version) if previous is not None else None)
     outcome = {
         "promoted": decision.promote,
         "reason": decision.reason,

@@ -1,0 +1,102 @@
+"""The Prefect flow on a tiny DVC project: it runs every stage in order and records each in ``dvc.lock`` so
+that ``dvc repro`` then has nothing to do; reruns do only what changed; a validation failure fails the flow
+with its report attached and leaves models, reports and the champion alias alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dualrerank import registry
+from dualrerank.config import load_params
+from dualrerank.stages import STAGES
+
+pytestmark = pytest.mark.integration
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def statuses(steps: list[dict]) -> dict[str, str]:
+    return {s["stage"]: s["status"] for s in steps}
+
+
+def edit_params(root: Path, **changes: object) -> None:
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    for key, value in changes.items():
+        *sections, name = key.split(".")
+        node = raw
+        for section in sections:
+            node = node[section]
+        node[name] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+
+
+def dvc(root: Path, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def test_flow_runs_every_stage_in_order_and_records_them_in_dvc(trained_project, artifacts):
+    root, state = trained_project
+    assert state.is_completed(), state.message
+    steps = state.result()
+    assert [s["stage"] for s in steps] == list(STAGES)
+    assert set(statuses(steps).values()) == {"ran"}
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    assert list(lock["stages"]) == list(STAGES)
+
+    out = dvc(root, "repro")  # the other runner agrees: nothing to do
+    assert "Data and pipelines are up to date." in out and "Running stage" not in out
+
+    results = artifacts(state)["dual-rerank-results"]
+    assert "| train_teacher | ran |" in results and "| nar_kd_bon4 |" in results
+    assert "## Release" in results and "not promoted" in results  # this evaluate writes no quality gate yet
+
+
+def test_reruns_do_only_what_changed(project_copy, flow_module):
+    steps = flow_module.pipeline(root=str(project_copy))
+    assert set(statuses(steps).values()) == {"up to date"}
+
+    edit_params(project_copy, **{"train_pointwise.optim.lr": 0.002})
+    changed = statuses(flow_module.pipeline(root=str(project_copy)))
+    assert [s for s, status in changed.items() if status == "ran"] == ["train_pointwise", "evaluate", "release"]
+    assert "Running stage" not in dvc(project_copy, "repro")
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    files = [*sorted((root / "data/models").glob("*.ckpt")), *sorted((root / "data/processed").iterdir())]
+    files += [root / "data/reports/metrics.json", root / "data/reports/release.json"]
+    return {str(f.relative_to(root)): hashlib.md5(f.read_bytes()).hexdigest() for f in files}
+
+
+def test_a_validation_failure_fails_the_flow_with_its_report_and_changes_nothing(
+    project_copy, flow_module, artifacts, tmp_path
+):
+    params = load_params(project_copy / "params.yaml")
+    registry.promote(params, "1", project_copy)  # a champion the failed run must leave alone
+    before = fingerprint(project_copy)
+    logs = pd.read_parquet(project_copy / "data/raw/logs.parquet")
+    shown = logs.index[logs["logged_position"].notna()][:7]
+    logs.loc[shown, "watch_time"] = -1.0  # upstream delivers corrupted logs
+    logs.to_parquet(tmp_path / "incoming.parquet", index=False)
+    edit_params(project_copy, **{"data.source": "parquet", "data.path": str(tmp_path / "incoming.parquet")})
+
+    state = flow_module.pipeline(root=str(project_copy), return_state=True)
+
+    assert state.is_failed()
+    report = artifacts(state)["validate-report"]
+    assert report.startswith("# Data validation: FAILED") and "`watch_time`" in report
+    assert json.loads((project_copy / "data/reports/validation.json").read_text())["success"] is False
+    assert fingerprint(project_copy) == before
+    assert str(registry.champion(params, project_copy).version) == "1"
+    assert "dual-rerank-results" not in artifacts(state)

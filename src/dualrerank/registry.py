@@ -84,15 +84,16 @@ def register(
         shutil.copyfile(evaluator, files["evaluator"])
         files["metadata"].write_text(json.dumps(metadata, indent=2))
         # The model takes a dict of arrays, which MLflow's type-hint schemas cannot describe: no hints, no warning.
-        warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
-        info = mlflow.pyfunc.log_model(
-            name="reranker",
-            python_model=MODEL_CODE,
-            artifacts={name: str(path) for name, path in files.items()},
-            registered_model_name=cfg.model_name,
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
-            metadata={k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool))},
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
+            info = mlflow.pyfunc.log_model(
+                name="reranker",
+                python_model=MODEL_CODE,
+                artifacts={name: str(path) for name, path in files.items()},
+                registered_model_name=cfg.model_name,
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
+                metadata={k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool))},
+            )
     version = str(info.registered_model_version)
     mlflow_client = client(params, root)
     for key, value in tags.items():

@@ -18,11 +18,17 @@ from dualrerank.config import Params
 log = logging.getLogger(__name__)
 
 
+# URIs this process passed to mlflow.set_tracking_uri, which also exports them as MLFLOW_TRACKING_URI:
+# that value is ours, not the user's choice of server, and must not follow us to another project.
+_SET_HERE: set[str] = set()
+
+
 def tracking_uri(params: Params, root: Path = Path(".")) -> str:
     """``MLFLOW_TRACKING_URI`` (a real server) if set, else the embedded default from params; a relative
     ``sqlite:///`` path is taken relative to the project ``root`` (not the current directory), so runs of
     a project started from elsewhere (a Prefect worker, ``--root``) land in that project's database."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or params.common.mlflow_tracking_uri
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = env if env and env not in _SET_HERE else params.common.mlflow_tracking_uri
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return prefix + str((root / uri[len(prefix) :]).resolve())
@@ -35,6 +41,7 @@ def use_experiment(params: Params, root: Path = Path(".")) -> None:
     import mlflow
 
     uri = tracking_uri(params, root)
+    _SET_HERE.add(uri)
     mlflow.set_tracking_uri(uri)
     name = params.common.mlflow_experiment
     if uri.startswith("sqlite:") and mlflow.get_experiment_by_name(name) is None:

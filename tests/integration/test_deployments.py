@@ -111,7 +111,8 @@ def test_a_deployed_nightly_retrain_runs_to_completion_on_a_worker(prefect_env, 
     )
     try:
         params = json.dumps({"root": str(project), "refresh_data": False})
-        out = prefect(env, "deployment", "run", "dual-rerank/nightly-retrain", "--params", params, "--watch", timeout=1800)
+        run = ("deployment", "run", "dual-rerank/nightly-retrain", "--params", params, "--watch")
+        out = prefect(env, *run, timeout=1800)
     finally:
         stop(worker)
         worker_log.close()

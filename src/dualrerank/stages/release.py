@@ -93,22 +93,8 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
 
     lineage = {"git_commit": git_commit(paths.root), "dvc_lock_md5": dvc_lock_hash(paths.root)}
     lineage["data_version"] = data_version(paths.root)
-    gen_record = load_model(generator)[1]
-    metadata = {
-        "policy": policy,
-        "n_samples": cfg.n_samples,
-        "temperature": ev_cfg.bon_temperature,
-        "seed": ev_cfg.seed,
-        "page_len": gen_record["hparams"]["page_len"],
-        "n_item_features": gen_record["hparams"]["n_item_features"],
-        "n_context_features": gen_record["hparams"]["n_context_features"],
-        "max_candidates": meta.max_candidates,
-        "viewport": ev.viewport,
-        "generator_file": generator.name,
-        "metric": metric,
-        "metrics": report["policies"][policy],
-        **lineage,
-    }
+    metadata = {**_served_policy(params, generator, meta, ev), "policy": policy, "metric": metric, **lineage}
+    metadata["metrics"] = report["policies"][policy]
     tags = {**lineage, "metric": metric, "candidate_value": str(candidate), "policy": policy}
     tags.update(promoted=str(decision.promote).lower(), reason=decision.reason, champion_before=note)
     tags["champion_value"] = str(champion_value)
@@ -133,6 +119,22 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     verb = f"promoted version {version} to {cfg.alias}" if decision.promote else f"kept {cfg.alias} ({note})"
     print(f"release: registered {cfg.model_name} version {version}; {verb}: {decision.reason}", flush=True)
     return {"promoted": float(decision.promote), "registered_version": float(version)}
+
+
+def _served_policy(params: Params, generator: Path, meta: SlateMeta, ev: EvalSet) -> dict[str, Any]:
+    """What serving needs to rebuild the policy and check requests: Best-of-N settings and input shapes."""
+    hparams = load_model(generator)[1]["hparams"]
+    return {
+        "n_samples": params.release.n_samples,
+        "temperature": params.evaluate.bon_temperature,
+        "seed": params.evaluate.seed,
+        "page_len": hparams["page_len"],
+        "n_item_features": hparams["n_item_features"],
+        "n_context_features": hparams["n_context_features"],
+        "max_candidates": meta.max_candidates,
+        "viewport": ev.viewport,
+        "generator_file": generator.name,
+    }
 
 
 def _rescore_champion(params: Params, paths: Paths, version: str, ev: EvalSet, metric: str) -> tuple[float | None, str]:

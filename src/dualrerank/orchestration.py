@@ -46,10 +46,16 @@ def lock_entry(root: Path, stage: str) -> dict[str, Any] | None:
 
 def fingerprint(root: Path, stage: str) -> str | None:
     """A key for ``stage``'s current state (its ``dvc.lock`` entry: code, data, params and outputs) when DVC
-    says the stage is up to date, else ``None``: a cache key that is only ever reused for identical work."""
-    with locked_stage(root, stage) as (_, dvc_stage):
-        if dvc_stage.changed():
-            return None
+    says the stage is up to date, else ``None``: a cache key that is only ever reused for identical work.
+    ``None`` too while another DVC command holds the repository: the stage itself then fails and retries."""
+    from dvc.lock import LockError
+
+    try:
+        with locked_stage(root, stage) as (_, dvc_stage):
+            if dvc_stage.changed():
+                return None
+    except LockError:
+        return None
     entry = json.dumps(lock_entry(root, stage), sort_keys=True, default=str)
     return f"{stage}-{hashlib.md5(entry.encode()).hexdigest()}"
 

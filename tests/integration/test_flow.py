@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -104,3 +106,52 @@ def test_a_validation_failure_fails_the_flow_with_its_report_and_changes_nothing
     assert fingerprint(project_copy) == before
     assert str(registry.champion(params, project_copy).version) == "1"
     assert "dual-rerank-results" not in artifacts(state)
+
+
+HOLD_DVC_LOCK = """
+import sys
+from dvc.repo import Repo
+repo = Repo(sys.argv[1])
+repo.lock.lock()
+print("locked", flush=True)
+sys.stdin.read()
+repo.lock.unlock()
+"""
+
+
+def task_runs(name: str, flow_run_id=None) -> list:
+    """Task runs named ``name`` (of one flow run, if given), read from the Prefect API."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterName
+
+    runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])) if flow_run_id else None
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(
+            flow_run_filter=runs, task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=[name]))
+        )
+
+
+def test_a_transient_failure_is_retried(project_copy, flow_module):
+    """Another DVC command holds the repository: the stage fails, waits, and succeeds on its retry."""
+    command = [sys.executable, "-c", HOLD_DVC_LOCK, str(project_copy)]
+    holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    outcome: dict = {}
+    run = threading.Thread(
+        target=lambda: outcome.update(state=flow_module.pipeline(root=str(project_copy), return_state=True))
+    )
+    try:
+        run.start()
+        deadline = time.monotonic() + 300
+        while not any(r.state and r.state.name == "AwaitingRetry" for r in task_runs("generate")):
+            assert time.monotonic() < deadline, "the generate task never waited for a retry"
+            time.sleep(0.5)
+    finally:
+        holder.stdin.close()  # the other command finishes: the lock is free for the retry
+        holder.wait()
+    run.join(timeout=600)
+
+    state = outcome["state"]
+    assert state.is_completed()
+    assert [r.run_count for r in task_runs("generate", state.state_details.flow_run_id)] == [2]
+    assert set(statuses(state.result()).values()) == {"up to date"}

@@ -6,11 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
+# `make run` starts a temporary Prefect API server; give it time on a busy machine (Prefect's default: 20 s)
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: venv run test test-all lint typecheck imports serve bench-serve sweep clean-data help fetch-mslr run-mslr
+.PHONY: venv run repro deploy worker test test-all lint typecheck imports serve bench-serve sweep clean-data help fetch-mslr run-mslr
 
 help:
 	@echo "make run    - set up .venv and run the whole pipeline on the default world, then print the results"
+	@echo "make repro  - the same pipeline with DVC alone (dvc repro); both runners record into dvc.lock"
+	@echo "make deploy - register the Prefect deployments of prefect.yaml (PREFECT_API_URL: your server)"
+	@echo "make worker - start a process worker that runs the deployments in this checkout"
 	@echo "make test   - set up .venv and run the test suite (what CI runs)"
 	@echo "make lint   - ruff + mypy + import-linter"
 	@echo "make serve  - serve the packaged Best-of-N reranker with BentoML"
@@ -26,8 +31,19 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: venv
+	$(BIN)/python flows/pipeline.py
+	$(BIN)/dualrerank summary
+
+repro: venv
 	$(BIN)/dvc repro
 	$(BIN)/dualrerank summary
+
+deploy: venv
+	$(BIN)/prefect work-pool create dual-rerank --type process --overwrite
+	$(BIN)/prefect --no-prompt deploy --all
+
+worker: venv
+	$(BIN)/prefect worker start --pool dual-rerank
 
 test: venv
 	$(BIN)/pytest -m "not slow" -q

@@ -24,6 +24,13 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="dualrerank-bentoml-")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 atexit.register(shutil.rmtree, os.environ["BENTOML_HOME"], ignore_errors=True)
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Prefect: a private home (results, profiles) for the test session, no telemetry, and patience with a busy
+# machine when a temporary API server starts.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="dualrerank-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use each project's own sqlite store, never a real server
 
 TINY_OPTIM = {"batch_size": 32, "max_epochs": 2, "patience": 2, "lr": 0.003}
 
@@ -63,7 +70,8 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
         ecg_samples=8,
         correlation_pages=4,
     )
-    raw["package"].update(build=False, default_n_samples=4, max_n_samples=8, max_candidates=30)
+    raw["evaluate"]["gate"]["candidate_n_samples"] = 4  # the released Best-of-N size: one evaluate scores
+    raw["package"].update(build=False, max_n_samples=8, max_candidates=30)
     raw["package"]["bench"].update(requests=20, warmup=2, n_candidates=12, distinct_requests=4, malformed=40)
     for key, value in overrides.items():
         section, _, name = key.partition(".")
@@ -81,3 +89,38 @@ def tiny_root(tmp_path: Path) -> Path:
 def tiny_params_session() -> dict[str, Any]:
     """``tiny_params()`` for module- and session-scoped fixtures."""
     return tiny_params()
+
+
+def make_project(dest: Path, **overrides: Any) -> Path:
+    """A tiny DVC project at ``dest``: this repository's ``dvc.yaml``, the package source its stages depend
+    on, a tiny ``params.yaml`` and ``dvc init --no-scm``; the flow and ``dvc repro`` run in it as in the repo."""
+    from dvc.repo import Repo
+
+    code = ROOT / "src" / "dualrerank"
+    shutil.copytree(code, dest / "src" / "dualrerank", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", dest / "dvc.yaml")
+    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(**overrides)))
+    Repo.init(str(dest), no_scm=True).close()
+    return dest
+
+
+def load_flow_module() -> Any:
+    """``flows/pipeline.py`` (not a package: Prefect deployments load it by path, and so do the tests)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dualrerank_flow_pipeline", ROOT / "flows" / "pipeline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def project_factory() -> Any:
+    """``make_project(dest, **params_overrides) -> dest``: a tiny DVC project (see :func:`make_project`)."""
+    return make_project
+
+
+@pytest.fixture(scope="session")
+def flow_module() -> Any:
+    return load_flow_module()

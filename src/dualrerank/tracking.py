@@ -18,9 +18,35 @@ from dualrerank.config import Params
 log = logging.getLogger(__name__)
 
 
-def tracking_uri(params: Params) -> str:
-    """``MLFLOW_TRACKING_URI`` (a real server) if set, else the embedded default from params."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or params.common.mlflow_tracking_uri
+# URIs this process passed to mlflow.set_tracking_uri, which also exports them as MLFLOW_TRACKING_URI:
+# that value is ours, not the user's choice of server, and must not follow us to another project.
+_SET_HERE: set[str] = set()
+
+
+def tracking_uri(params: Params, root: Path = Path(".")) -> str:
+    """``MLFLOW_TRACKING_URI`` (a real server) if set, else the embedded default from params; a relative
+    ``sqlite:///`` path is taken relative to the project ``root`` (not the current directory), so runs of
+    a project started from elsewhere (a Prefect worker, ``--root``) land in that project's database."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = env if env and env not in _SET_HERE else params.common.mlflow_tracking_uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str((root / uri[len(prefix) :]).resolve())
+    return uri
+
+
+def use_experiment(params: Params, root: Path = Path(".")) -> None:
+    """Point MLflow at the project's tracking store and experiment; a new experiment on a local store keeps
+    its artifacts in ``root/mlruns`` (MLflow's default is the current directory)."""
+    import mlflow
+
+    uri = tracking_uri(params, root)
+    _SET_HERE.add(uri)
+    mlflow.set_tracking_uri(uri)
+    name = params.common.mlflow_experiment
+    if uri.startswith("sqlite:") and mlflow.get_experiment_by_name(name) is None:
+        mlflow.create_experiment(name, artifact_location=(root / "mlruns").resolve().as_uri())
+    mlflow.set_experiment(name)
 
 
 def git_commit(root: Path = Path(".")) -> str:
@@ -43,6 +69,18 @@ def dvc_lock_hash(root: Path = Path(".")) -> str:
     return hashlib.md5(lock.read_bytes()).hexdigest() if lock.exists() else "none"
 
 
+def data_version(root: Path = Path(".")) -> str:
+    """md5 DVC recorded for the validated data (``data/processed`` of stage ``validate`` in ``dvc.lock``):
+    the version of the requests every figure was computed on; ``none`` outside a DVC pipeline."""
+    import yaml
+
+    lock = root / "dvc.lock"
+    if not lock.exists():
+        return "none"
+    stage = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).get("validate", {})
+    return next((str(o["md5"]) for o in stage.get("outs", []) if o.get("path") == "data/processed"), "none")
+
+
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}} -> {"a.b": 1}``; lists and tuples are kept as one value."""
     out: dict[str, Any] = {}
@@ -60,11 +98,10 @@ def stage_run(stage: str, params: Params, sections: tuple[str, ...], root: Path 
     """Start the MLflow run of ``stage``, logging the params ``sections`` it depends on."""
     import mlflow  # slow import: only when a stage actually runs
 
-    mlflow.set_tracking_uri(tracking_uri(params))
-    mlflow.set_experiment(params.common.mlflow_experiment)
+    use_experiment(params, root)
     tags = {"stage": stage, "git_commit": git_commit(root), "dvc_lock_md5": dvc_lock_hash(root)}
     with mlflow.start_run(run_name=stage, tags=tags) as run:
         logged = flatten({s: dataclasses.asdict(getattr(params, s)) for s in sections})
         mlflow.log_params({k: str(v)[:500] for k, v in logged.items()})
-        log.info("MLflow run %s (%s) at %s", run.info.run_id, stage, tracking_uri(params))
+        log.info("MLflow run %s (%s) at %s", run.info.run_id, stage, tracking_uri(params, root))
         yield run

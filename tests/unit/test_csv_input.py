@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dualrerank.validation.check import read_table
+from dualrerank.data.tables import read_table
 
 
 def test_csv_text_timestamps_are_parsed_and_integers_kept(tmp_path):

@@ -19,6 +19,7 @@ from dualrerank.config.base import ConfigError, build
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
 from dualrerank.config.evaluation import EvaluateConfig
+from dualrerank.config.release import ReleaseConfig
 from dualrerank.config.serving import PackageConfig
 from dualrerank.config.sweep import SweepConfig
 from dualrerank.config.training import (
@@ -51,6 +52,7 @@ class Params:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     package: PackageConfig = field(default_factory=PackageConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    release: ReleaseConfig = field(default_factory=ReleaseConfig)
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:

@@ -33,7 +33,6 @@ class BenchConfig:
 @dataclass(frozen=True)
 class PackageConfig:
     generator: Literal["nar", "ar"] = "nar"  # nar: Best-of-N NAR student; ar: greedy AR teacher (comparison)
-    default_n_samples: int = 16  # Best-of-N size when a request gives none (greedy list included)
     max_n_samples: int = 64
     temperature: float = 1.0  # Gumbel-Max sampling temperature
     max_candidates: int = 200  # more candidates in a request is a 400
@@ -47,7 +46,7 @@ class PackageConfig:
     bench: BenchConfig = field(default_factory=BenchConfig)
 
     def __post_init__(self) -> None:
-        check(1 <= self.default_n_samples <= self.max_n_samples, "need 1 <= default_n_samples <= max_n_samples")
+        check(self.max_n_samples >= 1, "max_n_samples must be >= 1")
         check(self.temperature > 0, "temperature must be > 0")
         check(self.max_candidates >= 1, "max_candidates must be >= 1")
         check(self.max_batch_size >= 1 and self.max_wait_ms >= 0, "max_batch_size must be >= 1, max_wait_ms >= 0")

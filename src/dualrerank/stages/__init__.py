@@ -17,6 +17,7 @@ STAGES: tuple[str, ...] = (
     "train_nar",
     "distill",
     "evaluate",
+    "release",
     "package",
 )
 

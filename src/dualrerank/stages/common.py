@@ -22,6 +22,7 @@ from dualrerank.models.components import FeatureInput, SlateInputs
 from dualrerank.models.io import save_model
 from dualrerank.paths import Paths
 from dualrerank.tracking import tracking_uri
+from dualrerank.training.ranks import is_rank_zero
 from dualrerank.training.trainer import build_trainer, fit
 
 
@@ -80,12 +81,15 @@ def train(
 ) -> Any:
     """Fit ``module`` with the one trainer factory; resumes an interrupted run with the same ``run_key``."""
     ckpt_dir = paths.checkpoints / run_key
-    trainer = build_trainer(params.common, optim, ckpt_dir, tracking_uri(params))
+    trainer = build_trainer(params.common, optim, ckpt_dir, tracking_uri(params, paths.root))
     return fit(trainer, module, SlateDataModule(train_t, val_t, optim.batch_size), ckpt_dir)
 
 
 def save_and_log(path: Path, kind: str, hp: dict[str, Any], net: nn.Module, meta: dict[str, Any]) -> dict[str, float]:
-    """Write the model file, attach it to the stage's MLflow run, and return its size figures."""
+    """Write the model file (rank 0 only, under data-parallel training), attach it to the stage's MLflow run,
+    and return its size figures."""
+    if not is_rank_zero():
+        return {}
     save_model(path, kind, hp, net, meta)
     import mlflow
 

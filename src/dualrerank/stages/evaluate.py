@@ -35,7 +35,7 @@ from dualrerank.paths import Paths
 from dualrerank.serving.reranker import Judge, Reranker
 from dualrerank.world.simulator import World
 
-SECTIONS = ("data", "evaluate", "train_teacher")
+SECTIONS = ("data", "world", "evaluate", "train_teacher")
 
 # model file -> policy name of its greedy list; the Best-of-N rows use the best available NAR student.
 NAR_MODELS = (("nar", "nar_nokd"), ("student", "nar_kd"), ("student_grpo", "nar_grpo"), ("student_ldro", "nar_ldro"))

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from dualrerank.config import Params
+from dualrerank.data.tables import read_table
 from dualrerank.paths import Paths
-from dualrerank.validation.check import read_table
 from dualrerank.world.letor import load_letor
 from dualrerank.world.logs import log_table
 from dualrerank.world.simulator import World

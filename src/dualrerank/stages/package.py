@@ -22,7 +22,7 @@ from dualrerank.paths import Paths
 from dualrerank.serving.server import code_env
 from dualrerank.serving.store import MODEL_NAME, import_reranker
 
-SECTIONS = ("package", "world")
+SECTIONS = ("package", "world", "evaluate")
 GENERATORS = ("student_ldro", "student")  # first that exists is released
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,15 @@ def model_spec(files: dict[str, Path], params: Params) -> dict[str, int]:
         if (other["n_item_features"], other["n_context_features"]) != (hp["n_item_features"], hp["n_context_features"]):
             raise ValueError(f"{files[role]} was trained on other features than {files['generator']}")
     cfg = params.package
+    if not 1 <= params.evaluate.gate.candidate_n_samples <= cfg.max_n_samples:
+        raise ValueError("evaluate.gate.candidate_n_samples (the served default N) exceeds package.max_n_samples")
     return {
         "n_item_features": hp["n_item_features"],
         "n_context_features": hp["n_context_features"],
         "page_len": hp["page_len"],
         "viewport": params.world.viewport,
         "max_candidates": cfg.max_candidates,
-        "default_n_samples": cfg.default_n_samples,
+        "default_n_samples": params.evaluate.gate.candidate_n_samples,  # the released (gated) Best-of-N size
         "max_n_samples": cfg.max_n_samples,
     }
 

@@ -14,6 +14,7 @@ from dualrerank.config import Params, load_params
 from dualrerank.paths import Paths
 from dualrerank.stages import stage_module
 from dualrerank.tracking import stage_run
+from dualrerank.training.ranks import is_rank_zero
 
 
 def seed_everything(seed: int, num_threads: int) -> None:
@@ -33,7 +34,7 @@ def execute(stage: str, params: Params | None = None, root: Path = Path("."), tr
     seed_everything(params.common.seed, params.common.num_threads)
     paths = Paths(root)
     t0 = time.perf_counter()
-    if not track:
+    if not track or not is_rank_zero():  # data-parallel training: one MLflow run, opened by rank 0
         return dict(module.run(params, paths))
     with stage_run(stage, params, ("common", *module.SECTIONS), root):
         import mlflow

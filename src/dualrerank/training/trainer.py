@@ -1,16 +1,42 @@
 """One trainer factory for every stage: hardware from ``common``, MLflow logging, checkpoints for resume,
-early stopping on the validation loss, a progress bar."""
+early stopping on the validation loss, a progress bar.
+
+Resume is exact: ``last.ckpt`` holds the model, optimizer, scheduler, loop and callback states and, through
+:class:`RngState`, the random generators, so a run killed after epoch ``e`` and rerun ends with the same
+weights as one that was never interrupted (single process; ``tests/integration/test_resume.py``).
+
+Data-parallel training (``common.devices > 1`` or ``num_nodes > 1`` with ``strategy: ddp``) shards every
+epoch with Lightning's distributed sampler; only rank zero writes files or MLflow runs (``training.ranks``).
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.training import OptimConfig
+
+
+class RngState(Callback):
+    """Save the torch random generators in checkpoints and restore them on resume: without them a resumed
+    run shuffles and drops out differently from the interrupted one."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
 def mlflow_logger(experiment: str, tracking_uri: str) -> object | bool:
@@ -32,6 +58,7 @@ def build_trainer(common: CommonConfig, optim: OptimConfig, ckpt_dir: Path, trac
             dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_last=True, save_top_k=1
         ),
         EarlyStopping(monitor="val/loss", mode="min", patience=optim.patience),
+        RngState(),
     ]
     return L.Trainer(
         accelerator=common.accelerator,
@@ -57,18 +84,19 @@ def fit(
     trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule, ckpt_dir: Path
 ) -> L.LightningModule:
     """Train (resuming from ``ckpt_dir/last.ckpt`` if a previous run was interrupted), restore the best
-    weights into ``module``, and remove the resume checkpoints once training completed."""
+    weights into ``module`` (on rank 0, the one that saves it), and remove the resume checkpoints.
+
+    Checkpoints are read with ``weights_only=True``: they hold only tensors and plain containers."""
     last = ckpt_dir / "last.ckpt"
-    if last.exists():
-        print(f"resuming from {last}", flush=True)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+    resume = str(last) if last.exists() else None
+    if resume is not None:
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        print(f"resuming from {last} (epoch {state['epoch']}, global step {state['global_step']})", flush=True)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     ckpt = next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)  # type: ignore[attr-defined]
     best = ckpt.best_model_path if ckpt is not None else ""
-    if best:
-        import torch
-
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]  # our own checkpoint
-        module.load_state_dict(state)
-    if trainer.is_global_zero:
+    if trainer.is_global_zero:  # the other ranks write nothing; they must not race rank 0's clean-up
+        if best:
+            module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return module

@@ -1,0 +1,106 @@
+"""The MLflow model registry: what a release is, and how to get the champion's files back.
+
+Each release registers the reranker as a new version of one registered model (``release.model_name``): a
+pyfunc model (code: ``pyfunc_model.py``) whose artifacts are the NAR generator, its Best-of-N judge (the
+training evaluator) and ``release.json`` (what the serving side and later releases need: the served
+Best-of-N size, shapes, the figures it was released with, the git commit and data version). The
+``champion`` alias (``release.alias``) names the version to serve; only the ``release`` stage moves it.
+``package`` and later releases fetch the champion's files with :func:`download`;
+``mlflow.pyfunc.load_model("models:/NAME@champion")`` gives a model whose ``predict`` reranks model
+inputs (the ``dualrerank`` package must be importable).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from dualrerank.config import Params
+from dualrerank.tracking import tracking_uri, use_experiment
+
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+ARTIFACTS = {"generator": "generator.ckpt", "evaluator": "evaluator.ckpt", "metadata": "release.json"}
+
+
+def client(params: Params, root: Path = Path(".")) -> MlflowClient:
+    uri = tracking_uri(params, root)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def champion(params: Params, root: Path = Path(".")) -> ModelVersion | None:
+    """The version the alias points at, or ``None`` when there is no such model or alias yet."""
+    cfg, mlflow_client = params.release, client(params, root)
+    try:
+        model = mlflow_client.get_registered_model(cfg.model_name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    if cfg.alias not in (model.aliases or {}):
+        return None
+    return mlflow_client.get_model_version_by_alias(cfg.model_name, cfg.alias)
+
+
+def download(params: Params, version: str, dest: Path, root: Path = Path(".")) -> dict[str, Path]:
+    """Copy a registered version's files into ``dest``; returns ``{"generator", "evaluator", "metadata"}`` paths."""
+    uri = f"models:/{params.release.model_name}/{version}"
+    store = tracking_uri(params, root)
+    local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(dest), tracking_uri=store, registry_uri=store))
+    files = {name: local / "artifacts" / file for name, file in ARTIFACTS.items()}
+    missing = [str(p) for p in files.values() if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"registered version {uri} lacks {missing}: not a Dual-Rerank release")
+    return files
+
+
+def register(
+    params: Params,
+    generator: Path,
+    evaluator: Path,
+    metadata: dict[str, Any],
+    tags: dict[str, str],
+    root: Path = Path("."),
+) -> str:
+    """Log the pyfunc model in the active MLflow run and register it; returns the new version number."""
+    cfg = params.release
+    if mlflow.active_run() is None:  # a release is always recorded: open its run if the caller did not
+        use_experiment(params, root)
+    run = mlflow.start_run(run_name="release") if mlflow.active_run() is None else nullcontext()
+    with run, tempfile.TemporaryDirectory() as tmp:
+        files = {name: Path(tmp) / file for name, file in ARTIFACTS.items()}  # artifacts keep their file names
+        shutil.copyfile(generator, files["generator"])
+        shutil.copyfile(evaluator, files["evaluator"])
+        files["metadata"].write_text(json.dumps(metadata, indent=2))
+        # The model takes a dict of arrays, which MLflow's type-hint schemas cannot describe: no hints, no warning.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
+            info = mlflow.pyfunc.log_model(
+                name="reranker",
+                python_model=MODEL_CODE,
+                artifacts={name: str(path) for name, path in files.items()},
+                registered_model_name=cfg.model_name,
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
+                metadata={k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool))},
+            )
+    version = str(info.registered_model_version)
+    mlflow_client = client(params, root)
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(cfg.model_name, version, key, value)
+    return version
+
+
+def promote(params: Params, version: str, root: Path = Path(".")) -> None:
+    """Point the champion alias at ``version`` (the one place that moves it)."""
+    client(params, root).set_registered_model_alias(params.release.model_name, params.release.alias, version)

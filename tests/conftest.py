@@ -56,6 +56,8 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
         ecg_samples=8,
         correlation_pages=4,
     )
+    raw["finetune"].update(steps=6, batch_size=8, group_size=4, lr_grid=[1e-3], probe_requests=16, probe_every=2)
+    raw["finetune"]["drift"].update(seeds=[0, 1])
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         raw[section][name] = value
@@ -66,3 +68,9 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
 def tiny_root(tmp_path: Path) -> Path:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def make_tiny_params() -> Any:
+    """``tiny_params`` itself, for tests that build their own roots or params (e.g. module-scoped fixtures)."""
+    return tiny_params

@@ -16,6 +16,7 @@ from dualrerank.config.base import ConfigError, build
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
 from dualrerank.config.evaluation import EvaluateConfig
+from dualrerank.config.finetune import FinetuneConfig
 from dualrerank.config.training import DistillConfig, EvaluatorConfig, NarConfig, PointwiseConfig, TeacherConfig
 from dualrerank.config.world import WorldConfig
 
@@ -35,6 +36,7 @@ class Params:
     distill: DistillConfig = field(default_factory=DistillConfig)
     train_evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     train_pointwise: PointwiseConfig = field(default_factory=PointwiseConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
 

@@ -15,6 +15,7 @@ STAGES: tuple[str, ...] = (
     "distill",
     "train_evaluator",
     "train_pointwise",
+    "finetune",
     "evaluate",
 )
 

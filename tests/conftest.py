@@ -73,6 +73,8 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
     raw["evaluate"]["gate"]["candidate_n_samples"] = 4  # the released Best-of-N size: one evaluate scores
     raw["package"].update(build=False, max_n_samples=8, max_candidates=30)
     raw["package"]["bench"].update(requests=20, warmup=2, n_candidates=12, distinct_requests=4, malformed=40)
+    raw["finetune"].update(steps=6, batch_size=8, group_size=4, lr_grid=[1e-3], probe_requests=16, probe_every=2)
+    raw["finetune"]["drift"].update(seeds=[0, 1])
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         raw[section][name] = value
@@ -124,3 +126,9 @@ def project_factory() -> Any:
 @pytest.fixture(scope="session")
 def flow_module() -> Any:
     return load_flow_module()
+
+
+@pytest.fixture(scope="session")
+def make_tiny_params() -> Any:
+    """``tiny_params`` itself, for tests that build their own roots or params (e.g. module-scoped fixtures)."""
+    return tiny_params

@@ -105,3 +105,15 @@ def stage_run(stage: str, params: Params, sections: tuple[str, ...], root: Path 
         mlflow.log_params({k: str(v)[:500] for k, v in logged.items()})
         log.info("MLflow run %s (%s) at %s", run.info.run_id, stage, tracking_uri(params, root))
         yield run
+
+
+@contextmanager
+def nested_run(name: str) -> Iterator[None]:
+    """A nested MLflow run inside the stage's run (none when the stage runs untracked)."""
+    import mlflow
+
+    if mlflow.active_run() is None:
+        yield
+        return
+    with mlflow.start_run(run_name=name, nested=True):
+        yield

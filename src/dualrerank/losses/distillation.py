@@ -19,7 +19,7 @@ from dualrerank.sampling import prefix_masked_log_softmax
 DIRECTIONS = ("forward", "reverse")
 
 
-def _kl(logp: Tensor, logq: Tensor) -> Tensor:
+def categorical_kl(logp: Tensor, logq: Tensor) -> Tensor:
     """``KL(p ‖ q)`` over the last axis from log-probabilities; ``-inf`` entries (unavailable items) count as 0."""
     finite = torch.isfinite(logp)  # the same availability mask for p and q
     zero = torch.zeros_like(logp)
@@ -50,7 +50,7 @@ def sequential_kd_loss(
         raise ValueError(f"unknown KD direction {direction!r}; valid: {', '.join(DIRECTIONS)}")
     logp_t = prefix_masked_log_softmax(teacher_logits.detach(), pad_mask, trajectory, temperature)  # [B, K, N]
     logq_s = prefix_masked_log_softmax(student_logits, pad_mask, trajectory, temperature)  # [B, K, N]
-    kl = _kl(logp_t, logq_s) if direction == "forward" else _kl(logq_s, logp_t)  # [B, K]
+    kl = categorical_kl(logp_t, logq_s) if direction == "forward" else categorical_kl(logq_s, logp_t)  # [B, K]
     valid = trajectory != PAD_INDEX  # [B, K]
     w = valid.to(kl.dtype)
     if position_weights is not None:

@@ -32,6 +32,7 @@ from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
 from dualrerank.paths import Paths
+from dualrerank.rewards import RewardSpec, prior_rule_scorer
 from dualrerank.serving.reranker import Judge, Reranker
 from dualrerank.world.simulator import World
 
@@ -87,21 +88,32 @@ def build_policies(params: Params, paths: Paths, ev: EvalSet) -> tuple[list[Poli
         nets["teacher"] = teacher
         policies.append(generative("ar_greedy", Reranker(teacher)))
         policies.append(generative("ar_beam", Reranker(teacher, beam_width=params.train_teacher.beam_width)))
-    best_nar = None
+    best_nar, best_meta = None, {}
     for file, name in NAR_MODELS:
         if paths.model(file).exists():
-            student, _ = load_as(paths.model(file), NARStudent)
+            student, record = load_as(paths.model(file), NARStudent)
             nets[name] = student
             policies.append(generative(name, Reranker(student)))
-            best_nar = name if name != "nar_nokd" else best_nar
+            if name != "nar_nokd":
+                best_nar, best_meta = name, record["meta"]
     judge = ev.judges.get("evaluator") if ev.judges else None
     if best_nar is not None and judge is not None:
+        judge = judge_with_rules(judge, best_meta)
         for n in cfg.bon_sizes:
             best = nets[best_nar]
             assert isinstance(best, NARStudent)
             rr = Reranker(best, judge, temperature=cfg.bon_temperature, seed=cfg.seed)
             policies.append(generative(f"{best_nar}_bon{n}", rr, n))
     return policies, nets
+
+
+def judge_with_rules(judge: Judge, generator_meta: dict) -> Judge:
+    """The Best-of-N judge with the prior rules recorded in the generator's file (``reward_spec``, written by
+    ``finetune``): the same rules the policy was fine-tuned with, rebuilt from files, not from params.yaml."""
+    if "reward_spec" not in generator_meta:
+        return judge
+    rules = prior_rule_scorer(RewardSpec.from_dict(generator_meta["reward_spec"]))
+    return Judge(judge.evaluator, judge.item_weights, judge.page_weights, rules)
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:

@@ -100,3 +100,20 @@ def fit(
             module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return module
+
+
+def build_stream_trainer(common: CommonConfig, tracking_uri: str, log_every: int = 10) -> L.Trainer:
+    """A Trainer for one pass over a streamed dataset (RL fine-tuning): no validation loop, no checkpoints
+    (the stage keeps the chosen weights), logging into the active MLflow run if any."""
+    return L.Trainer(
+        accelerator=common.accelerator,
+        devices=1,
+        max_epochs=1,
+        logger=mlflow_logger(common.mlflow_experiment, tracking_uri),  # type: ignore[arg-type]
+        enable_checkpointing=False,
+        enable_progress_bar=common.progress,
+        enable_model_summary=False,
+        log_every_n_steps=log_every,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )

@@ -1,0 +1,108 @@
+"""``finetune`` section: streaming RL fine-tuning of the distilled NAR student, LDRO and its GRPO baseline
+(METHOD §5, paper-notes §6). Choices marked [ours] are reconstructions kept as switches (README, docs/finetune.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dualrerank.config.base import check
+
+
+@dataclass(frozen=True)
+class RankDecayConfig:
+    """Rank-Decay Modulation [ours]: slot weights of the policy-gradient terms, normalised to sum to K."""
+
+    kind: Literal["log", "geometric", "uniform"] = "log"
+    gamma: float = 0.8
+    viewport_boost: float = 0.0
+
+
+@dataclass(frozen=True)
+class LdroConfig:
+    eta: float = 0.1  # EMA rate of the per-component streaming scale
+    batch_renorm: bool = True  # standardise the summed advantage over the batch (GDPO)
+    weight_units: Literal["reward", "normalised"] = "reward"  # [ours] see losses/policy.py
+    rank_decay: RankDecayConfig = field(default_factory=RankDecayConfig)
+    kl_reference: Literal["student", "teacher"] = "student"  # frozen distilled student, or the teacher on the prefix
+    kd_weight: float = 0.5  # lambda_KD of the Sequential-KD anchor
+    kd_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        check(0 < self.eta <= 1, "ldro.eta must be in (0, 1]")
+        check(self.kd_weight >= 0 and self.kd_temperature > 0, "ldro.kd_weight >= 0 and kd_temperature > 0")
+
+
+@dataclass(frozen=True)
+class GrpoConfig:
+    ratio: Literal["position", "sequence"] = "position"  # per-position ratios (uniform weights) or one per list
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Prior-rule inputs. A null prefix switches its rule off (data without author/category identity)."""
+
+    author_prefix: str | None = "feat_author_"
+    category_prefix: str | None = "feat_cat_"
+    relevance_feature: str = "upstream_score"  # upstream_score or an item feature name
+    relevance_quantile: float = 0.2  # per-request floor: this quantile of the candidates' relevance
+
+
+@dataclass(frozen=True)
+class FinetuneRewardConfig:
+    """Component weights of the hybrid reward (0 = off). ``evaluator`` maps response names to weights; null
+    takes the business objective ``data.reward`` (item and page weights)."""
+
+    evaluator: dict[str, float] | None = None
+    slot_decay: float = 1.0  # evaluator per-slot responses summed with decay^(rows below the viewport)
+    prior: dict[str, float] = field(
+        default_factory=lambda: {"dup_author": -0.1, "dup_category": -0.01, "below_floor": -0.1}
+    )
+    posterior: dict[str, float] = field(default_factory=lambda: {"kept_positive": 0.05})
+    rules: RuleConfig = field(default_factory=RuleConfig)
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """Reward drift injected into the stream [ours]: one component's scale ramps to ``factor`` mid-stream."""
+
+    enabled: bool = True  # run the LDRO-vs-GRPO comparison on the drifting stream
+    component: str = "eval_watch_time"
+    factor: float = 0.2
+    start: float = 0.4  # stream position (0..1) where the ramp starts
+    ramp: float = 0.1  # ramp length, as a share of the stream
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        check(self.factor > 0 and 0 <= self.start <= 1 and self.ramp >= 0, "drift: factor > 0, start in [0, 1]")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    steps: int = 100  # streamed batches per run (one pass over steps * batch_size requests)
+    batch_size: int = 32  # B requests per step
+    group_size: int = 16  # G lists per request, the same for both methods
+    include_greedy: bool = True  # the greedy list is sample 0 of every group
+    temperature: float = 1.0  # sampling temperature of the policy
+    ppo_epochs: int = 1  # optimiser steps per batch; > 1 reuses the batch and clipping matters
+    clip_eps: float = 0.2
+    kl_coef: float = 0.02  # beta, both methods
+    lr_grid: tuple[float, ...] = (1e-4, 3e-4, 1e-3)  # the same grid for both methods
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    selection: Literal["heldout_val", "train_val"] = "heldout_val"  # evaluator utility on validation
+    probe_requests: int = 256  # validation requests of the normalised-reward curve
+    probe_every: int = 10  # steps between two probes
+    seed: int = 0
+    ldro: LdroConfig = field(default_factory=LdroConfig)
+    grpo: GrpoConfig = field(default_factory=GrpoConfig)
+    reward: FinetuneRewardConfig = field(default_factory=FinetuneRewardConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+
+    def __post_init__(self) -> None:
+        check(self.steps >= 1 and self.batch_size >= 1, "finetune.steps and batch_size must be >= 1")
+        check(self.group_size >= 2, "finetune.group_size must be >= 2 (advantages are relative to the group)")
+        check(self.ppo_epochs >= 1 and self.temperature > 0, "ppo_epochs >= 1 and temperature > 0")
+        check(len(self.lr_grid) >= 1 and all(lr > 0 for lr in self.lr_grid), "lr_grid needs positive rates")
+        check(self.probe_every >= 1 and self.probe_requests >= 1, "probe_every and probe_requests must be >= 1")

@@ -1,0 +1,153 @@
+"""Figures of the ``finetune`` stage: paired test comparisons against NAR+KD (with the reward-hacking gap) and
+the LDRO-vs-GRPO normalised-reward curves on the drifting stream (summary and plot)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from dualrerank import metrics
+from dualrerank.config.finetune import DriftConfig
+from dualrerank.evaluation.scoring import EvalSet, batched_scores, true_utilities
+
+MEASURES = ("true_utility", "evaluator_utility", "heldout_evaluator_utility")
+TAIL = 0.2  # "final" = mean over the probes of the last 20% of the stream
+NORMALISED_REWARD = "greedy list's hybrid reward (intended weights) / the upstream list's, on fixed validation probes"
+
+
+def policy_figures(
+    pages: dict[str, Tensor], ev: EvalSet, baseline: str, contrasts: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any]:
+    """Per policy (pages ``[R, K]``): mean true utility (null without a world) and training / held-out evaluator
+    utility; per other policy the paired gain over ``baseline`` on each measure (mean and 95% interval) and
+    the reward-hacking gap (training-evaluator gain minus held-out-evaluator gain and minus true gain); and the
+    paired difference ``a - b`` of every pair in ``contrasts``."""
+    per_request: dict[str, dict[str, np.ndarray]] = {}
+    for name, p in pages.items():
+        row = {
+            f"{j}_utility": batched_scores(judge, ev.tensors, p[:, None])[:, 0]
+            for j, judge in (ev.judges or {}).items()
+        }
+        u = true_utilities(p, ev)
+        if u is not None:
+            row["true_utility"] = u
+        per_request[name] = row
+    policies: dict[str, dict[str, Any]] = {}
+    for name, row in per_request.items():
+        policies[name] = {m: float(row[m].mean()) if m in row else None for m in MEASURES}
+        if "true_utility" in row:
+            mean, half = metrics.mean_ci95(row["true_utility"])
+            policies[name]["true_utility_ci95"] = [mean - half, mean + half]
+    gains, gap = {}, {}
+    base = per_request[baseline]
+    for name, row in per_request.items():
+        if name == baseline:
+            continue
+        gains[name] = {m: metrics.paired_difference(row[m], base[m]) if m in row else None for m in MEASURES}
+        g = {m: v["mean"] for m, v in gains[name].items() if v is not None}
+        gap[name] = {
+            "training_minus_heldout_evaluator_gain": _diff(g, "evaluator_utility", "heldout_evaluator_utility"),
+            "training_evaluator_minus_true_gain": _diff(g, "evaluator_utility", "true_utility"),
+            "heldout_evaluator_minus_true_gain": _diff(g, "heldout_evaluator_utility", "true_utility"),
+        }
+    paired = {
+        f"{a}_minus_{b}": {m: metrics.paired_difference(per_request[a][m], per_request[b][m]) for m in per_request[a]}
+        for a, b in contrasts
+    }
+    return {"baseline": baseline, "policies": policies, "gains": gains, "reward_hacking_gap": gap, "contrasts": paired}
+
+
+def _diff(g: dict[str, float], a: str, b: str) -> float | None:
+    return g[a] - g[b] if a in g and b in g else None
+
+
+def drift_summary(
+    curves: dict[str, list[list[tuple[int, float]]]],
+    drift: DriftConfig,
+    n_steps: int,
+    undrifted: dict[str, list[tuple[int, float]]] | None = None,
+) -> dict[str, Any]:
+    """Per method: the normalised-reward curves of every seed, their mean and (sample) std across seeds, the
+    ``final`` value (mean over the probes of the last 20% of the stream) per seed and its mean and std across
+    seeds. ``undrifted``: the same method's curve on the undrifted stream (same rate, the grid's seed); its
+    ``final`` minus the drifted ``final_mean`` is the ``drift_cost``, free of differences in learning rate."""
+    out: dict[str, Any] = {
+        "drift": {
+            **dataclasses.asdict(drift),
+            "start_step": drift.start * n_steps,
+            "end_step": (drift.start + drift.ramp) * n_steps,
+        },
+        "normalised_reward": NORMALISED_REWARD,
+        "curves": {},
+        "summary": {},
+    }
+    for method, runs in curves.items():
+        steps = np.array([s for s, _ in runs[0]], dtype=float)
+        values = np.array([[v for _, v in run] for run in runs])  # [S, P]
+        tail = steps >= (1 - TAIL) * steps[-1]
+        final = values[:, tail].mean(1)
+        after = steps >= (drift.start + drift.ramp) * n_steps
+        ddof = 1 if len(runs) > 1 else 0
+        out["curves"][method] = {
+            "steps": steps.tolist(),
+            "values": values.tolist(),
+            "mean": values.mean(0).tolist(),
+            "std": values.std(0, ddof=ddof).tolist(),
+        }
+        summary = {
+            "seeds": list(drift.seeds),
+            "final": final.tolist(),
+            "final_mean": float(final.mean()),
+            "final_std": float(final.std(ddof=ddof)),
+            "last_mean": float(values[:, -1].mean()),
+            "post_drift_mean": float(values[:, after].mean()) if after.any() else None,
+            "post_drift_seed_std": float(values[:, after].std(0, ddof=ddof).mean()) if after.any() else None,
+        }
+        if undrifted is not None and method in undrifted:
+            ref = np.array([v for _, v in undrifted[method]])
+            out["curves"][method]["undrifted"] = ref.tolist()
+            summary["undrifted_final"] = float(ref[tail].mean())
+            summary["drift_cost"] = summary["undrifted_final"] - summary["final_mean"]
+        out["summary"][method] = summary
+    s = out["summary"]
+    if {"ldro", "grpo"} <= set(s):
+        out["ldro_ends_higher"] = s["ldro"]["final_mean"] > s["grpo"]["final_mean"]
+        out["ldro_varies_less"] = s["ldro"]["final_std"] < s["grpo"]["final_std"]
+        if "drift_cost" in s["ldro"] and "drift_cost" in s["grpo"]:
+            out["ldro_loses_less_to_drift"] = s["ldro"]["drift_cost"] < s["grpo"]["drift_cost"]
+    return out
+
+
+def plot_drift(summary: dict[str, Any], path: Path) -> None:
+    """PNG of the normalised reward vs steps per method: mean across seeds and a ±1 std band, the undrifted run
+    dashed, the drift ramp shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    d = summary["drift"]
+    ax.axvspan(d["start_step"], d["end_step"], color="0.85", label=f"{d['component']} scale ramps to x{d['factor']:g}")
+    ax.axvline(d["end_step"], color="0.6", lw=0.8)
+    for method, color in (("ldro", "tab:blue"), ("grpo", "tab:orange")):
+        if method not in summary["curves"]:
+            continue
+        c = summary["curves"][method]
+        steps, mean, std = np.array(c["steps"]), np.array(c["mean"]), np.array(c["std"])
+        ax.plot(steps, mean, color=color, label=f"{method.upper()} (mean of {len(c['values'])} seeds)")
+        ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.25)
+        if "undrifted" in c:
+            ax.plot(steps, c["undrifted"], color=color, ls="--", lw=1, label=f"{method.upper()} without drift")
+    ax.set_xlabel("training step (streamed batches)")
+    ax.set_ylabel("normalised reward (greedy / upstream)")
+    ax.set_title("LDRO vs GRPO under injected reward drift")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,269 @@
+"""Stage ``finetune``: streaming RL fine-tuning of the distilled NAR student, LDRO and the GRPO baseline.
+
+Both methods run on the same time-ordered stream (the latest ``steps · batch_size`` training requests, no
+shuffling), with the same group size, steps and learning-rate grid. Each is kept at its best grid point, chosen
+on the **validation** split by held-out-evaluator utility (``selection``; never by true utility). Test figures:
+true utility (evaluation only), training- and held-out-evaluator utility, each paired against NAR+KD, so a gain
+seen by the training evaluator alone (reward hacking) shows. With ``drift.enabled`` both methods then rerun at
+their chosen rate on the same stream with one reward component's scale drifting mid-stream, for several seeds.
+Outputs: ``student_ldro.ckpt``, ``student_grpo.ckpt``, ``finetune.json``, ``drift.json`` and the drift plot.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dualrerank.config import Params
+from dualrerank.data.datamodule import TensorDictDataset, slate_tensors
+from dualrerank.data.slates import SlateMeta, Slates
+from dualrerank.data.targets import item_reward
+from dualrerank.evaluation.finetune_report import drift_summary, plot_drift, policy_figures
+from dualrerank.evaluation.policies import top_k
+from dualrerank.evaluation.scoring import EvalSet, batched_scores
+from dualrerank.models.components import SlateInputs
+from dualrerank.models.evaluator import ListEvaluator
+from dualrerank.models.io import load_as, save_model
+from dualrerank.models.student import NARStudent
+from dualrerank.models.teacher import ARTeacher
+from dualrerank.paths import Paths
+from dualrerank.rewards import RewardSpec, drift_factor
+from dualrerank.sampling import masked_sequential_argmax
+from dualrerank.serving.reranker import Judge
+from dualrerank.stages.common import load_data, seed_module
+from dualrerank.stages.distill import teacher_trajectories
+from dualrerank.stages.evaluate import build_eval_set, finite_or_null
+from dualrerank.tracking import nested_run, tracking_uri
+from dualrerank.training.rl_module import METHODS, PolicyLitModule
+from dualrerank.training.trainer import build_stream_trainer
+
+SECTIONS = ("data", "finetune")
+
+
+@dataclass
+class Setup:
+    """What every run shares: the networks, the reward spec, the stream and the probe/validation requests."""
+
+    params: Params
+    student: NARStudent
+    teacher: ARTeacher
+    evaluator: ListEvaluator
+    spec: RewardSpec
+    stream: dict[str, torch.Tensor]
+    probe: dict[str, torch.Tensor]
+    val: dict[str, torch.Tensor]
+    test: EvalSet
+
+
+def reward_spec(params: Params, meta: SlateMeta, evaluator_meta: dict[str, Any], viewport: int) -> RewardSpec:
+    """The hybrid reward's spec from params, resolved against the data's item features (recorded in model files)."""
+    cfg = params.finetune.reward
+    responses = [*evaluator_meta["feedback"], *evaluator_meta["page_feedback"]]
+    evaluator = {**params.data.reward.item, **params.data.reward.page} if cfg.evaluator is None else cfg.evaluator
+    unknown = sorted(set(evaluator) - set(responses)) if cfg.evaluator is not None else []
+    if unknown:
+        raise ValueError(f"finetune.reward.evaluator names {unknown}; the evaluator predicts {responses}")
+    weights = {f"eval_{k}": v for k, v in evaluator.items() if k in responses} | cfg.prior | cfg.posterior
+    rules = cfg.rules
+
+    def columns(prefix: str | None, rule: str) -> tuple[int, ...]:
+        if prefix is None:  # the data have no such identity: the rule is off
+            weights[rule] = 0.0
+            return ()
+        return tuple(i for i, n in enumerate(meta.item_features) if n.startswith(prefix))
+
+    author, category = columns(rules.author_prefix, "dup_author"), columns(rules.category_prefix, "dup_category")
+    feature = rules.relevance_feature
+    if feature != "upstream_score" and feature not in meta.item_features:
+        raise ValueError(f"finetune.reward.rules.relevance_feature {feature!r} is not an item feature")
+    return RewardSpec(
+        item_responses=tuple(evaluator_meta["feedback"]),
+        page_responses=tuple(evaluator_meta["page_feedback"]),
+        weights=weights,
+        viewport=viewport,
+        slot_decay=cfg.slot_decay,
+        author_columns=author,
+        category_columns=category,
+        relevance_column=None if feature == "upstream_score" else meta.item_features.index(feature),
+        relevance_quantile=rules.relevance_quantile,
+        extra={
+            "relevance_feature": feature,
+            "author_prefix": rules.author_prefix,
+            "category_prefix": rules.category_prefix,
+        },
+    )
+
+
+@torch.no_grad()
+def stream_tensors(
+    params: Params, meta: SlateMeta, train: Slates, student: NARStudent, teacher: ARTeacher
+) -> dict[str, torch.Tensor]:
+    """The time-ordered stream: the latest ``steps · B`` training requests with everything a step needs that
+    does not depend on the policy (teacher lists and step logits, reference logits), computed once."""
+    cfg = params.finetune
+    n = min(len(train), cfg.steps * cfg.batch_size)
+    part = train.subset(slice(len(train) - n, len(train)))  # splits are time-ordered already
+    t = slate_tensors(part, {"item_reward": item_reward(part, meta, params.data.reward.item)})
+    t["trajectory"], t["teacher_logits"] = teacher_trajectories(teacher, t)
+    t["ref_logits"] = torch.cat([student(_inputs(t, s, s + 512)) for s in range(0, n, 512)])
+    return t
+
+
+def drift_scales(spec: RewardSpec, n: int, params: Params, drifting: bool) -> torch.Tensor:
+    """``[n, R]`` reward-scale multipliers along the stream: ones, or the drifting component's ramp."""
+    scales = torch.ones(n, len(spec.components))
+    d = params.finetune.drift
+    if drifting:
+        if d.component not in spec.components:
+            raise ValueError(f"finetune.drift.component {d.component!r} is not one of {spec.components}")
+        position = (torch.arange(n, dtype=torch.float32) + 0.5) / n
+        scales[:, spec.components.index(d.component)] = drift_factor(position, d.factor, d.start, d.ramp)
+    return scales
+
+
+def prepare(params: Params, paths: Paths) -> Setup:
+    cfg = params.finetune
+    meta, data = load_data(paths, ("train", "val", "test"))
+    student, _ = load_as(paths.model("student"), NARStudent)
+    teacher, _ = load_as(paths.model("teacher"), ARTeacher)
+    evaluator, record = load_as(paths.model("evaluator"), ListEvaluator)
+    test = build_eval_set(params, paths, meta, data["test"])
+    spec = reward_spec(params, meta, record["meta"], test.viewport)
+    probe_slates = data["val"].subset(slice(0, cfg.probe_requests))
+    probe = slate_tensors(probe_slates, {"item_reward": item_reward(probe_slates, meta, params.data.reward.item)})
+    probe["upstream_page"] = top_k(-probe["upstream_rank"], probe["pad_mask"], meta.page_len)
+    stream = stream_tensors(params, meta, data["train"], student, teacher)
+    return Setup(params, student, teacher, evaluator, spec, stream, probe, slate_tensors(data["val"]), test)
+
+
+def train_policy(setup: Setup, method: str, lr: float, seed: int, name: str) -> tuple[NARStudent, list, float]:
+    """One pass over the stream from the distilled student: ``(policy, probe curve, seconds)``."""
+    params = setup.params
+    seed_module(seed)
+    net = copy.deepcopy(setup.student)
+    teacher = setup.teacher if method == "ldro" and params.finetune.ldro.kl_reference == "teacher" else None
+    module = PolicyLitModule(net, setup.evaluator, setup.spec, params.finetune, method, lr, teacher, setup.probe, seed)
+    loader = torch.utils.data.DataLoader(TensorDictDataset(setup.stream), batch_size=params.finetune.batch_size)
+    t0 = time.perf_counter()
+    with nested_run(f"finetune/{name}"):
+        trainer = build_stream_trainer(params.common, tracking_uri(params), params.finetune.probe_every)
+        trainer.fit(module, train_dataloaders=loader)
+    seconds = time.perf_counter() - t0
+    (_, first), (_, last) = module.curve[0], module.curve[-1]
+    print(f"finetune: {name:<24} normalised reward {first:.4f} -> {last:.4f} ({seconds:.1f} s)", flush=True)
+    return net.cpu().eval(), module.curve, seconds
+
+
+@torch.no_grad()
+def greedy_pages(net: NARStudent, tensors: dict[str, torch.Tensor], batch: int = 512) -> torch.Tensor:
+    out = []
+    for s in range(0, len(tensors["pad_mask"]), batch):
+        x = _inputs(tensors, s, s + batch)
+        out.append(masked_sequential_argmax(net(x), x.pad_mask))
+    return torch.cat(out)
+
+
+def _inputs(t: dict[str, torch.Tensor], a: int, b: int) -> SlateInputs:
+    return SlateInputs.from_batch({k: v[a:b] for k, v in t.items()})
+
+
+def lr_grid(setup: Setup, judges: dict[str, Judge]) -> tuple[dict[str, list[dict]], dict[str, tuple[dict, NARStudent]]]:
+    """Every method at every grid point on the undrifted stream; per method the best ``(grid row, policy)`` by
+    the selection rule (validation utility under the held-out, or the training, evaluator)."""
+    cfg = setup.params.finetune
+    key = "val_heldout_evaluator_utility" if cfg.selection == "heldout_val" else "val_evaluator_utility"
+    setup.stream["reward_scale"] = drift_scales(setup.spec, len(setup.stream["pad_mask"]), setup.params, False)
+    grid: dict[str, list[dict]] = {m: [] for m in METHODS}
+    chosen: dict[str, tuple[dict, NARStudent]] = {}
+    for method in METHODS:
+        best = -float("inf")
+        for lr in cfg.lr_grid:
+            net, curve, seconds = train_policy(setup, method, lr, cfg.seed, f"{method}/lr={lr:g}")
+            pages = greedy_pages(net, setup.val)[:, None]
+            row = {"lr": lr, "seconds": seconds, "final_normalised_reward": curve[-1][1], "curve": curve}
+            row |= {
+                f"val_{j}_utility": float(batched_scores(judge, setup.val, pages).mean()) for j, judge in judges.items()
+            }
+            grid[method].append(row)
+            if row[key] > best:
+                best, chosen[method] = row[key], (row, net)
+    return grid, chosen
+
+
+def drift_runs(setup: Setup, chosen: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Both methods at their chosen grid point's rate on the drifting stream, one run per seed."""
+    cfg = setup.params.finetune
+    n = len(setup.stream["pad_mask"])
+    setup.stream["reward_scale"] = drift_scales(setup.spec, n, setup.params, drifting=True)
+    curves = {
+        m: [train_policy(setup, m, chosen[m]["lr"], seed, f"{m}/drift/seed={seed}")[1] for seed in cfg.drift.seeds]
+        for m in METHODS
+    }
+    undrifted = {m: row["curve"] for m, row in chosen.items()}
+    return drift_summary(curves, cfg.drift, -(-n // cfg.batch_size), undrifted)
+
+
+def run(params: Params, paths: Paths) -> dict[str, float]:
+    cfg = params.finetune
+    t0 = time.perf_counter()
+    setup = prepare(params, paths)
+    n = len(setup.stream["pad_mask"])
+    print(f"finetune: stream of {n} requests prepared in {time.perf_counter() - t0:.1f} s", flush=True)
+    judges = {"evaluator": Judge.from_file(paths.model("evaluator"))}
+    judges["heldout_evaluator"] = Judge.from_file(paths.model("evaluator_heldout"))
+    grid, chosen = lr_grid(setup, judges)
+    record = torch.load(paths.model("student"), weights_only=True)
+    for method, (row, net) in chosen.items():
+        extra = {"stage": "finetune", "method": method, "lr": row["lr"], "selection": cfg.selection}
+        meta = {**record["meta"], **extra, "reward_spec": setup.spec.to_dict()}
+        save_model(paths.model(f"student_{method}"), "student", record["hparams"], net, meta)
+
+    pages = {"nar_kd": greedy_pages(setup.student, setup.test.tensors)}
+    pages |= {f"nar_{m}": greedy_pages(net, setup.test.tensors) for m, (_, net) in chosen.items()}
+    report: dict[str, Any] = {
+        "stream": {
+            "requests": n,
+            "steps": -(-n // cfg.batch_size),
+            "batch_size": cfg.batch_size,
+            "group_size": cfg.group_size,
+        },
+        "reward_spec": setup.spec.to_dict(),
+        "selection": f"{cfg.selection}: greedy lists' utility, {len(setup.val['pad_mask'])} validation requests",
+        "grid": grid,
+        "chosen_lr": {m: row["lr"] for m, (row, _) in chosen.items()},
+        "test": policy_figures(pages, setup.test, baseline="nar_kd", contrasts=(("nar_ldro", "nar_grpo"),)),
+    }
+    figures: dict[str, Any] = {}
+    for m in METHODS:
+        gains = report["test"]["gains"][f"nar_{m}"]
+        figures |= {f"{m}_test_{k}_gain": v["mean"] for k, v in gains.items() if v is not None}
+    if cfg.drift.enabled:
+        drift = drift_runs(setup, {m: row for m, (row, _) in chosen.items()})
+        plot = paths.plots / "ldro_vs_grpo_drift.png"
+        plot_drift(drift, plot)
+        _log_artifact(plot, "plots")
+        _write(paths.report("drift.json"), drift)
+        figures |= {f"{m}_drift_final_mean": drift["summary"][m]["final_mean"] for m in METHODS}
+        figures |= {f"{m}_drift_final_std": drift["summary"][m]["final_std"] for m in METHODS}
+        figures |= {f"{m}_drift_cost": drift["summary"][m]["drift_cost"] for m in METHODS}
+    _write(paths.report("finetune.json"), report)
+    return {k: float(v) for k, v in figures.items()}
+
+
+def _write(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(finite_or_null(obj), indent=2, allow_nan=False))
+    _log_artifact(path, "reports")
+
+
+def _log_artifact(path: Path, where: str) -> None:
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_artifact(str(path), artifact_path=where)

@@ -87,12 +87,6 @@ def tiny_root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture(scope="session")
-def tiny_params_session() -> dict[str, Any]:
-    """``tiny_params()`` for module- and session-scoped fixtures."""
-    return tiny_params()
-
-
 def make_project(dest: Path, **overrides: Any) -> Path:
     """A tiny DVC project at ``dest``: this repository's ``dvc.yaml``, the package source its stages depend
     on, a tiny ``params.yaml`` and ``dvc init --no-scm``; the flow and ``dvc repro`` run in it as in the repo."""

@@ -30,6 +30,7 @@ from torch import Tensor
 from dualrerank.data.schema import PAD_INDEX
 
 if TYPE_CHECKING:  # only for annotations: rewards stay a torch-only module
+    from dualrerank.config.data import RewardWeights
     from dualrerank.models.components import SlateInputs
 
 PRIOR_RULES = ("dup_author", "dup_category", "below_floor")
@@ -147,6 +148,60 @@ class RewardSpec:
         tuples = ("item_responses", "page_responses", "author_columns", "category_columns")
         kwargs: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in d.items()}
         return cls(**kwargs)
+
+
+def build_reward_spec(
+    reward: RewardWeights,
+    item_features: Sequence[str],
+    evaluator_meta: dict[str, Any],
+    viewport: int,
+    evaluator_weights: dict[str, float] | None = None,
+    posterior: dict[str, float] | None = None,
+    slot_decay: float = 1.0,
+) -> RewardSpec:
+    """The reward spec of the business objective ``reward`` (``data.reward``: evaluator weights and prior rules),
+    plus optional posterior rules, resolved against the data's ``item_features``.
+
+    ``evaluator_weights`` overrides the evaluator part (response name -> weight; default: ``reward.item`` and
+    ``reward.page``). A prior rule whose identity columns the data do not have (null prefix, or no feature
+    with that prefix) is switched off and listed in ``extra["rules_off"]``.
+    """
+    responses = [*evaluator_meta["feedback"], *evaluator_meta["page_feedback"]]
+    evaluator = {**reward.item, **reward.page} if evaluator_weights is None else evaluator_weights
+    unknown = sorted(set(evaluator) - set(responses)) if evaluator_weights is not None else []
+    if unknown:
+        raise ValueError(f"evaluator reward weights name {unknown}; the evaluator predicts {responses}")
+    weights = {f"eval_{k}": v for k, v in evaluator.items() if k in responses} | reward.prior | (posterior or {})
+    rules, off = reward.rules, []
+
+    def columns(prefix: str | None, rule: str) -> tuple[int, ...]:
+        found = () if prefix is None else tuple(i for i, n in enumerate(item_features) if n.startswith(prefix))
+        if not found and weights.get(rule, 0.0) != 0.0:  # the data have no such identity: the rule is off
+            weights[rule] = 0.0
+            off.append(rule)
+        return found
+
+    author, category = columns(rules.author_prefix, "dup_author"), columns(rules.category_prefix, "dup_category")
+    feature = rules.relevance_feature
+    if feature != "upstream_score" and feature not in item_features:
+        raise ValueError(f"data.reward.rules.relevance_feature {feature!r} is not an item feature")
+    return RewardSpec(
+        item_responses=tuple(evaluator_meta["feedback"]),
+        page_responses=tuple(evaluator_meta["page_feedback"]),
+        weights=weights,
+        viewport=viewport,
+        slot_decay=slot_decay,
+        author_columns=author,
+        category_columns=category,
+        relevance_column=None if feature == "upstream_score" else list(item_features).index(feature),
+        relevance_quantile=rules.relevance_quantile,
+        extra={
+            "relevance_feature": feature,
+            "author_prefix": rules.author_prefix,
+            "category_prefix": rules.category_prefix,
+            "rules_off": off,
+        },
+    )
 
 
 def prior_rule_values(spec: RewardSpec, names: Sequence[str], x: SlateInputs, pages: Tensor) -> Tensor:

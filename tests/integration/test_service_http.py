@@ -37,8 +37,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_params_session):
-    summary = package_tiny(tmp_path_factory.mktemp("http"), tiny_params_session)
+def server(tmp_path_factory, make_tiny_params):
+    summary = package_tiny(tmp_path_factory.mktemp("http"), make_tiny_params())
     port = free_port()
     log = tmp_path_factory.mktemp("logs") / "serve.log"
     proc = start_server(ROOT, port, {"DUALRERANK_MODEL": summary["model_tag"]}, target=None, log=log)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import tiny_params
 from dualrerank.config import params_from_dict
 from dualrerank.evaluation.plots import headroom_vs_strength
 from dualrerank.evaluation.sweep import run_sweep, sweep_params
 
 
-def test_sweep_params_scale_every_dependency_and_shrink_the_world():
-    params = params_from_dict(tiny_params())
+def test_sweep_params_scale_every_dependency_and_shrink_the_world(make_tiny_params):
+    params = params_from_dict(make_tiny_params())
     sp = sweep_params(params, 2.0)
     assert sp.world.redundancy == pytest.approx(2 * params.world.redundancy)
     assert sp.world.context == pytest.approx(2 * params.world.context)
@@ -21,8 +20,8 @@ def test_sweep_params_scale_every_dependency_and_shrink_the_world():
 
 
 @pytest.mark.integration
-def test_sweep_shows_no_dependency_headroom_without_dependencies(tmp_path):
-    raw = tiny_params()
+def test_sweep_shows_no_dependency_headroom_without_dependencies(tmp_path, make_tiny_params):
+    raw = make_tiny_params()
     raw["sweep"].update(strengths=[0.0, 2.0], n_train_requests=120, n_val_requests=30, n_test_requests=30,
                         max_epochs=1, stages=["generate", "validate", "train_evaluator", "train_pointwise",
                                               "build_targets", "train_teacher", "evaluate"])  # fmt: skip

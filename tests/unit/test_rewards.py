@@ -126,8 +126,8 @@ def test_prior_rule_scorer_is_the_weighted_prior_rules_and_plugs_into_the_judge(
         def eval(self):
             return self
 
-        def utility(self, x, pages, item_w, page_w):
-            return torch.zeros(pages.shape[:2])
+        def utility_parts(self, x, pages, item_w, page_w):
+            return torch.zeros(pages.shape), torch.zeros(pages.shape[:2])
 
     judge = Judge(FlatEvaluator(), torch.ones(2), torch.ones(1), scorer)  # type: ignore[arg-type]
     assert_close(judge.score(x, pages), torch.tensor([[-1.5, -0.5]]))

@@ -26,9 +26,9 @@ from serving_models import K, package_tiny, request_body
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory, tiny_params_session):
+def packaged(tmp_path_factory, make_tiny_params):
     root = tmp_path_factory.mktemp("served")
-    summary = package_tiny(root, tiny_params_session)
+    summary = package_tiny(root, make_tiny_params())
     return root, summary["model_tag"]
 
 

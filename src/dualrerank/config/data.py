@@ -10,16 +10,33 @@ from dualrerank.config.svmlight import SvmlightConfig
 
 
 @dataclass(frozen=True)
+class RuleConfig:
+    """Prior-rule inputs. A null prefix switches its rule off (data without author/category identity)."""
+
+    author_prefix: str | None = "feat_author_"
+    category_prefix: str | None = "feat_cat_"
+    relevance_feature: str = "upstream_score"  # upstream_score or an item feature name
+    relevance_quantile: float = 0.2  # per-request floor: this quantile of the candidates' relevance
+
+
+@dataclass(frozen=True)
 class RewardWeights:
     """The business objective, as weights on logged feedback.
 
     ``item``: per-item reward = sum of weight x feedback column (click, watch_time, label_*);
     ``page``: request-level columns (satisfaction, reformulated). Page utility =
-    sum over slots of the item part + the page part.
+    sum over slots of the item part + the page part. ``prior``: weights of the page-quality rules of
+    ``dualrerank.rewards`` (duplicate author/category in the viewport, items below a relevance floor), which
+    need no feedback and so also judge lists at serving; ``rules``: where those rules find their inputs.
     """
 
     item: dict[str, float] = field(default_factory=lambda: {"watch_time": 1 / 60, "click": 0.0})
     page: dict[str, float] = field(default_factory=lambda: {"satisfaction": 2.0, "reformulated": -2.0})
+    # page-quality priors on the viewport (no feedback needed): reward units per offending item
+    prior: dict[str, float] = field(
+        default_factory=lambda: {"dup_author": -0.1, "dup_category": -0.01, "below_floor": -0.1}
+    )
+    rules: RuleConfig = field(default_factory=RuleConfig)
 
 
 @dataclass(frozen=True)

@@ -40,27 +40,14 @@ class GrpoConfig:
 
 
 @dataclass(frozen=True)
-class RuleConfig:
-    """Prior-rule inputs. A null prefix switches its rule off (data without author/category identity)."""
-
-    author_prefix: str | None = "feat_author_"
-    category_prefix: str | None = "feat_cat_"
-    relevance_feature: str = "upstream_score"  # upstream_score or an item feature name
-    relevance_quantile: float = 0.2  # per-request floor: this quantile of the candidates' relevance
-
-
-@dataclass(frozen=True)
 class FinetuneRewardConfig:
-    """Component weights of the hybrid reward (0 = off). ``evaluator`` maps response names to weights; null
-    takes the business objective ``data.reward`` (item and page weights)."""
+    """Fine-tuning's own reward components (0 = off). ``evaluator`` maps response names to weights; null takes
+    the business objective ``data.reward`` (item and page weights). The prior rules are part of the business
+    objective too (``data.reward.prior``): the same for target building, fine-tuning and the Best-of-N judge."""
 
     evaluator: dict[str, float] | None = None
     slot_decay: float = 1.0  # evaluator per-slot responses summed with decay^(rows below the viewport)
-    prior: dict[str, float] = field(
-        default_factory=lambda: {"dup_author": -0.1, "dup_category": -0.01, "below_floor": -0.1}
-    )
     posterior: dict[str, float] = field(default_factory=lambda: {"kept_positive": 0.05})
-    rules: RuleConfig = field(default_factory=RuleConfig)
 
 
 @dataclass(frozen=True)

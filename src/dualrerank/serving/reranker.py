@@ -8,7 +8,6 @@ AR mode wraps the teacher (greedy or beam) behind the same interface for side-by
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from dualrerank.models.evaluator import ListEvaluator
 from dualrerank.models.io import load_model
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
+from dualrerank.rewards import RewardSpec, prior_rule_scorer
 from dualrerank.sampling import gumbel_max_sample, masked_sequential_argmax
 
 # A rule scorer maps (inputs, pages [B, G, K]) to an additive score [B, G] (prior rules: no feedback needed).
@@ -38,23 +38,10 @@ class RerankResult:
 
 
 def prior_rules(meta: dict[str, Any]) -> RuleScorer | None:
-    """The prior-rule scorer a generator was fine-tuned with, or None (the judge is the evaluator alone).
-
-    Hook for the LDRO stage: it records its rule spec in the generator file's ``meta["reward_spec"]`` and
-    ``dualrerank.rewards.prior_rule_scorer(spec)`` builds the scorer, so Best-of-N judges lists with the
-    same rules the policy was trained on. A spec without that function is an error, not a silent fallback.
-    """
+    """The prior-rule scorer a generator was trained with (``meta["reward_spec"]``, written by ``finetune``),
+    or None: Best-of-N then judges lists by the evaluator alone. Rebuilt from the file, never from params."""
     spec = meta.get("reward_spec")
-    if spec is None:
-        return None
-    try:
-        build = importlib.import_module("dualrerank.rewards").prior_rule_scorer
-    except (ImportError, AttributeError) as exc:
-        raise RuntimeError(
-            "the generator records a reward_spec, but dualrerank.rewards.prior_rule_scorer(spec) is not available"
-        ) from exc
-    rules: RuleScorer = build(spec)
-    return rules
+    return None if spec is None else prior_rule_scorer(RewardSpec.from_dict(spec))
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Options [ours]: the logged page reordered by observed reward, the logged order (optionally reward-weighted),
 or — the default — the best of Plackett-Luce perturbations of the pointwise ranking under the hybrid judge
-(list-wise evaluator + prior rules). See ``training/relabel.py`` for why.
+(list-wise evaluator + the prior rules of the business objective, ``data.reward.prior``).
+See ``training/relabel.py`` for why.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import torch
 from dualrerank.config import Params
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.targets import build_targets
-from dualrerank.models.io import load_as
+from dualrerank.models.io import load_as, load_model
 from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.paths import Paths
+from dualrerank.rewards import build_reward_spec, prior_rule_scorer
 from dualrerank.serving.reranker import Judge
 from dualrerank.stages.common import load_data
 from dualrerank.training.relabel import evaluator_best_targets
 
-SECTIONS = ("data", "build_targets")
+SECTIONS = ("data", "world", "build_targets")
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:
@@ -31,7 +33,10 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     figures: dict[str, float] = {}
     judge = pointwise = None
     if cfg.kind == "evaluator_best":
-        judge = Judge.from_file(paths.model("evaluator"), rules=None)
+        _, record = load_model(paths.model("evaluator"))
+        spec = build_reward_spec(reward, meta.item_features, record["meta"], params.world.viewport)
+        judge = Judge.from_file(paths.model("evaluator"), rules=prior_rule_scorer(spec))
+        figures["rules_off"] = len(spec.extra["rules_off"])
         pointwise, _ = load_as(paths.model("pointwise"), PointwiseScorer)
     paths.targets.mkdir(parents=True, exist_ok=True)
     for split, slates in data.items():

@@ -32,8 +32,7 @@ from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
 from dualrerank.paths import Paths
-from dualrerank.rewards import RewardSpec, prior_rule_scorer
-from dualrerank.serving.reranker import Judge, Reranker
+from dualrerank.serving.reranker import Judge, Reranker, prior_rules
 from dualrerank.world.simulator import World
 
 SECTIONS = ("data", "world", "evaluate", "train_teacher")
@@ -108,12 +107,9 @@ def build_policies(params: Params, paths: Paths, ev: EvalSet) -> tuple[list[Poli
 
 
 def judge_with_rules(judge: Judge, generator_meta: dict) -> Judge:
-    """The Best-of-N judge with the prior rules recorded in the generator's file (``reward_spec``, written by
-    ``finetune``): the same rules the policy was fine-tuned with, rebuilt from files, not from params.yaml."""
-    if "reward_spec" not in generator_meta:
-        return judge
-    rules = prior_rule_scorer(RewardSpec.from_dict(generator_meta["reward_spec"]))
-    return Judge(judge.evaluator, judge.item_weights, judge.page_weights, rules)
+    """The Best-of-N judge with the prior rules recorded in the generator's file (the rules it was fine-tuned
+    with; none for a generator without a ``reward_spec``)."""
+    return Judge(judge.evaluator, judge.item_weights, judge.page_weights, prior_rules(generator_meta))
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:

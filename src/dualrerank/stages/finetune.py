@@ -33,7 +33,7 @@ from dualrerank.models.io import load_as, save_model
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
 from dualrerank.paths import Paths
-from dualrerank.rewards import RewardSpec, drift_factor
+from dualrerank.rewards import RewardSpec, build_reward_spec, drift_factor
 from dualrerank.sampling import masked_sequential_argmax
 from dualrerank.serving.reranker import Judge
 from dualrerank.stages.common import load_data, seed_module
@@ -62,41 +62,11 @@ class Setup:
 
 
 def reward_spec(params: Params, meta: SlateMeta, evaluator_meta: dict[str, Any], viewport: int) -> RewardSpec:
-    """The hybrid reward's spec from params, resolved against the data's item features (recorded in model files)."""
+    """The hybrid reward's spec: the business objective ``data.reward`` (+ its prior rules) and fine-tuning's own
+    components, resolved against the data's item features (recorded in model files)."""
     cfg = params.finetune.reward
-    responses = [*evaluator_meta["feedback"], *evaluator_meta["page_feedback"]]
-    evaluator = {**params.data.reward.item, **params.data.reward.page} if cfg.evaluator is None else cfg.evaluator
-    unknown = sorted(set(evaluator) - set(responses)) if cfg.evaluator is not None else []
-    if unknown:
-        raise ValueError(f"finetune.reward.evaluator names {unknown}; the evaluator predicts {responses}")
-    weights = {f"eval_{k}": v for k, v in evaluator.items() if k in responses} | cfg.prior | cfg.posterior
-    rules = cfg.rules
-
-    def columns(prefix: str | None, rule: str) -> tuple[int, ...]:
-        if prefix is None:  # the data have no such identity: the rule is off
-            weights[rule] = 0.0
-            return ()
-        return tuple(i for i, n in enumerate(meta.item_features) if n.startswith(prefix))
-
-    author, category = columns(rules.author_prefix, "dup_author"), columns(rules.category_prefix, "dup_category")
-    feature = rules.relevance_feature
-    if feature != "upstream_score" and feature not in meta.item_features:
-        raise ValueError(f"finetune.reward.rules.relevance_feature {feature!r} is not an item feature")
-    return RewardSpec(
-        item_responses=tuple(evaluator_meta["feedback"]),
-        page_responses=tuple(evaluator_meta["page_feedback"]),
-        weights=weights,
-        viewport=viewport,
-        slot_decay=cfg.slot_decay,
-        author_columns=author,
-        category_columns=category,
-        relevance_column=None if feature == "upstream_score" else meta.item_features.index(feature),
-        relevance_quantile=rules.relevance_quantile,
-        extra={
-            "relevance_feature": feature,
-            "author_prefix": rules.author_prefix,
-            "category_prefix": rules.category_prefix,
-        },
+    return build_reward_spec(
+        params.data.reward, meta.item_features, evaluator_meta, viewport, cfg.evaluator, cfg.posterior, cfg.slot_decay
     )
 
 

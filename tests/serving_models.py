@@ -41,8 +41,9 @@ def write_tiny_models(models: Path, seed: int = 0) -> None:
 
 
 def package_tiny(root: Path, params: dict[str, Any], seed: int = 0) -> dict[str, Any]:
-    """Write tiny models under ``root/data/models`` and run the ``package`` stage: its summary."""
+    """Write tiny models under ``root/data/models`` and run the ``package`` stage on them (no registry): its summary."""
     root.mkdir(parents=True, exist_ok=True)
+    params = {**params, "package": {**params["package"], "source": "local"}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     write_tiny_models(root / "data" / "models", seed)
     return execute("package", root=root, track=False)

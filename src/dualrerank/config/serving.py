@@ -33,6 +33,7 @@ class BenchConfig:
 @dataclass(frozen=True)
 class PackageConfig:
     generator: Literal["nar", "ar"] = "nar"  # nar: Best-of-N NAR student; ar: greedy AR teacher (comparison)
+    source: Literal["champion", "local"] = "champion"  # champion: the registry's champion; local: data/models
     max_n_samples: int = 64
     temperature: float = 1.0  # Gumbel-Max sampling temperature
     max_candidates: int = 200  # more candidates in a request is a 400

@@ -1,9 +1,12 @@
 """``package``: import the released reranker into the BentoML model store and build the Bento (METHOD §6).
 
-Released model: the LDRO-tuned student (``student_ldro.ckpt``) when it exists, else the distilled
-``student.ckpt``, judged by ``evaluator.ckpt``, with ``teacher.ckpt`` for the AR comparison switch.
-(Once orchestration registers a champion in MLflow, its ``release`` step decides which files these are.)
-Writes ``data/models/package.json``: the BentoML model tag, the SHA-256 of the files, the Bento tag.
+Packaged model (``package.source``): ``champion`` (default), the generator and judge of the MLflow registry's
+champion, the version the ``release`` step promoted past the quality gate (an error when there is none, naming
+``data/reports/release.json``: a model that never passed the gate is never packaged); ``local``, the files in
+``data/models`` (the LDRO-tuned ``student_ldro.ckpt`` if present, else ``student.ckpt``, judged by
+``evaluator.ckpt``), for development. ``teacher.ckpt`` rides along for the AR comparison switch.
+Writes ``data/models/package.json``: the BentoML model tag, the registry version, the SHA-256 of the files,
+the Bento tag.
 """
 
 from __future__ import annotations
@@ -13,26 +16,46 @@ import json
 import logging
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from dualrerank import registry
 from dualrerank.config import Params
 from dualrerank.models.io import load_model
 from dualrerank.paths import Paths
 from dualrerank.serving.server import code_env
 from dualrerank.serving.store import MODEL_NAME, import_reranker
 
-SECTIONS = ("package", "world", "evaluate")
+SECTIONS = ("package", "world", "evaluate", "release")
 GENERATORS = ("student_ldro", "student")  # first that exists is released
 log = logging.getLogger(__name__)
 
 
 def released_files(paths: Paths) -> dict[str, Path]:
-    """The files to package by role (``generator``, ``judge``, ``teacher``); a clear error if one is missing."""
+    """The local files to package by role (``generator``, ``judge``, ``teacher``); a clear error if one is missing."""
     generator = next((paths.model(n) for n in GENERATORS if paths.model(n).exists()), None)
     if generator is None:
         raise FileNotFoundError(f"no generator to package: none of {[str(paths.model(n)) for n in GENERATORS]}")
     files = {"generator": generator, "judge": paths.model("evaluator"), "teacher": paths.model("teacher")}
+    return checked(files)
+
+
+def champion_files(params: Params, paths: Paths, dest: Path) -> tuple[dict[str, Path], str]:
+    """The registry champion's generator and judge (downloaded into ``dest``) and the local teacher; its version."""
+    version = registry.champion(params, paths.root)
+    if version is None:
+        raise RuntimeError(
+            f"no {params.release.alias!r} version of {params.release.model_name!r} in the MLflow registry: the "
+            f"release step promotes one only past the quality gate (see {paths.report('release.json')}); "
+            "set package.source: local to package data/models anyway"
+        )
+    got = registry.download(params, str(version.version), dest, paths.root)
+    files = {"generator": got["generator"], "judge": got["evaluator"], "teacher": paths.model("teacher")}
+    return checked(files), f"{params.release.model_name}/{version.version}"
+
+
+def checked(files: dict[str, Path]) -> dict[str, Path]:
     for role, path in files.items():
         if not path.exists():
             raise FileNotFoundError(f"cannot package: {role} model {path} is missing")
@@ -78,16 +101,23 @@ def build_bento(root: Path) -> str:
 
 
 def run(params: Params, paths: Paths) -> dict[str, Any]:
-    files = released_files(paths)
-    metadata = {
-        "spec": model_spec(files, params),
-        "package": dataclasses.asdict(params.package),
-        "sources": {role: str(path) for role, path in files.items()},
-    }  # the orchestration's release step will add the MLflow model version of the champion here
-    tag, digest = import_reranker(files, metadata)
+    with tempfile.TemporaryDirectory() as tmp:
+        files, version = (
+            champion_files(params, paths, Path(tmp))
+            if params.package.source == "champion"
+            else (released_files(paths), None)
+        )
+        metadata = {
+            "spec": model_spec(files, params),
+            "package": dataclasses.asdict(params.package),
+            "registry_version": version or "none (package.source: local)",
+            "sources": {role: str(path) for role, path in files.items()},
+        }
+        tag, digest = import_reranker(files, metadata)
     log.info("imported %s (sha256 %s) into the BentoML store", tag, digest[:12])
     bento = build_bento(paths.root) if params.package.build else None
     record = {"model_name": MODEL_NAME, "model_tag": tag, "sha256": digest, "bento_tag": bento, **metadata}
+    log.info("packaged %s", version or "the local models (package.source: local)")
     out = paths.models / "package.json"
     out.write_text(json.dumps(record, indent=2) + "\n")
-    return {"model_tag": tag, "bento_tag": bento, "sha256": digest}
+    return {"model_tag": tag, "bento_tag": bento, "sha256": digest, "registry_version": version}

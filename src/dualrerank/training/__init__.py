@@ -1,0 +1,1 @@
+"""Lightning glue: the LightningModules of every trained network, the trainer factory with resume, relabelling."""

@@ -78,6 +78,16 @@ def collapse_rate(pre_dedup: Array) -> float:
     return float(repeat.any(1).mean())
 
 
+def collapse_share(pre_dedup: Array) -> float:
+    """Mean share of a request's filled positions whose pre-dedup argmax repeats another position's item
+    (``(filled - distinct) / filled``): how much of the list collapses, where :func:`collapse_rate` only says
+    whether any of it does."""
+    srt = np.sort(pre_dedup, axis=1)
+    repeat = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] != PAD_INDEX)
+    filled = np.maximum((pre_dedup != PAD_INDEX).sum(1), 1)
+    return float((repeat.sum(1) / filled).mean())
+
+
 def entropy(probs: Array) -> Array:
     """Shannon entropy in nats over the last axis, ``0·log 0 = 0``. ``[..., N] -> [...]``."""
     p = np.asarray(probs, dtype=float)

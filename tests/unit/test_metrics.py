@@ -45,6 +45,7 @@ def test_ptar_family_hand_values():
 def test_collapse_rate_counts_repeats_not_empty_slots():
     pre_dedup = np.array([[1, 1, 2], [0, 1, 2], [3, -1, -1], [2, 0, 2]])
     assert M.collapse_rate(pre_dedup) == 0.5
+    assert M.collapse_share(pre_dedup) == pytest.approx((1 / 3 + 0 + 0 + 1 / 3) / 4)  # [3, -1, -1]: 1 filled slot
 
 
 def test_entropy_hand_values():

@@ -34,7 +34,7 @@ class RewardWeights:
     page: dict[str, float] = field(default_factory=lambda: {"satisfaction": 2.0, "reformulated": -2.0})
     # page-quality priors on the viewport (no feedback needed): reward units per offending item
     prior: dict[str, float] = field(
-        default_factory=lambda: {"dup_author": -0.1, "dup_category": -0.01, "below_floor": -0.1}
+        default_factory=lambda: {"dup_author": -0.3, "dup_category": -0.05, "below_floor": -0.1}
     )
     rules: RuleConfig = field(default_factory=RuleConfig)
 

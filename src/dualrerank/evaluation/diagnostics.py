@@ -16,9 +16,10 @@ from dualrerank.sampling import masked_sequential_argmax, position_valid, pre_de
 
 @torch.inference_mode()
 def student_vs_teacher(student: NARStudent, teacher_lists: Tensor, x: SlateInputs, viewport: int) -> dict[str, float]:
-    """PTAR (all slots, viewport), exact-list agreement, set overlap@K, pre-dedup collapse rate, and the
+    """PTAR (all slots, viewport), exact-list agreement, set overlap@K, pre-dedup collapse rate and share, and the
     mean pairwise JS divergence between the student's position distributions."""
     logits = student(x)
+    pre_dedup = pre_dedup_argmax(logits, x.pad_mask).numpy()
     decoded = masked_sequential_argmax(logits, x.pad_mask).numpy()
     teacher_np = teacher_lists.numpy()
     probs = torch.softmax(logits.masked_fill(x.pad_mask[:, None, :], float("-inf")), dim=-1).numpy()
@@ -27,7 +28,8 @@ def student_vs_teacher(student: NARStudent, teacher_lists: Tensor, x: SlateInput
         "ptar_viewport": metrics.ptar(decoded, teacher_np, k=viewport),
         "exact_agreement": metrics.exact_list_agreement(decoded, teacher_np),
         "set_overlap": metrics.set_overlap(decoded, teacher_np),
-        "collapse_rate": metrics.collapse_rate(pre_dedup_argmax(logits, x.pad_mask).numpy()),
+        "collapse_rate": metrics.collapse_rate(pre_dedup),
+        "collapse_share": metrics.collapse_share(pre_dedup),
         "position_divergence": metrics.position_divergence(probs),
     }
 

@@ -26,7 +26,7 @@ class LdroConfig:
     weight_units: Literal["reward", "normalised"] = "reward"  # [ours] see losses/policy.py
     rank_decay: RankDecayConfig = field(default_factory=RankDecayConfig)
     kl_reference: Literal["student", "teacher"] = "student"  # frozen distilled student, or the teacher on the prefix
-    kd_weight: float = 0.5  # lambda_KD of the Sequential-KD anchor
+    kd_weight: float = 2.0  # lambda_KD of the Sequential-KD anchor
     kd_temperature: float = 1.0
 
     def __post_init__(self) -> None:
@@ -74,7 +74,7 @@ class FinetuneConfig:
     temperature: float = 1.0  # sampling temperature of the policy
     ppo_epochs: int = 1  # optimiser steps per batch; > 1 reuses the batch and clipping matters
     clip_eps: float = 0.2
-    kl_coef: float = 0.02  # beta, both methods
+    kl_coef: float = 0.2  # beta, both methods
     lr_grid: tuple[float, ...] = (1e-4, 3e-4, 1e-3)  # the same grid for both methods
     weight_decay: float = 0.0
     grad_clip: float = 1.0

@@ -74,8 +74,11 @@ clean-data:
 fetch-mslr: venv
 	$(BIN)/dualrerank fetch-mslr
 
+# every stage up to evaluate: release and package are the default world's production steps (registry, Bento)
+MSLR_STAGES := generate validate train_evaluator train_pointwise build_targets train_teacher train_nar distill finetune evaluate
+
 run-mslr: fetch-mslr
 	@start=$$(date +%s); \
-	$(BIN)/dualrerank run all --overlay params.mslr.yaml && \
+	$(BIN)/dualrerank run $(MSLR_STAGES) --overlay params.mslr.yaml && \
 	$(BIN)/dualrerank summary && \
 	echo "run-mslr: pipeline done in $$(( $$(date +%s) - start )) s; report: data/reports/metrics.json"

@@ -24,7 +24,7 @@ from dualrerank.stages.runner import execute
 from dualrerank.training.rl_module import PolicyLitModule
 from dualrerank.training.trainer import build_stream_trainer
 
-BEFORE = ("generate", "validate", "train_teacher", "distill", "train_evaluator")
+BEFORE = ("generate", "validate", "train_evaluator", "train_pointwise", "build_targets", "train_teacher", "distill")
 
 
 @pytest.fixture(scope="module")

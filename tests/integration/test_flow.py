@@ -61,7 +61,7 @@ def test_flow_runs_every_stage_in_order_and_records_them_in_dvc(trained_project,
     assert "Data and pipelines are up to date." in out and "Running stage" not in out
 
     results = artifacts(state)["dual-rerank-results"]
-    assert "| train_teacher | ran |" in results and "| nar_kd_bon4 |" in results
+    assert "| train_teacher | ran |" in results and "| nar_ldro_bon4 |" in results
     assert "## Release" in results and "not promoted" in results  # this evaluate writes no quality gate yet
 
 
@@ -73,9 +73,9 @@ def test_reruns_do_only_what_changed(project_copy, flow_module):
     assert refreshed.pop("generate") == "ran"  # re-ingested, byte-identical: nothing downstream reruns
     assert set(refreshed.values()) == {"up to date"}
 
-    edit_params(project_copy, **{"train_pointwise.optim.lr": 0.002})
+    edit_params(project_copy, **{"finetune.kl_coef": 0.05})  # one finetune param: finetune and its dependants
     changed = statuses(flow_module.pipeline(root=str(project_copy)))
-    assert [s for s, status in changed.items() if status == "ran"] == ["train_pointwise", "evaluate", "release"]
+    assert [s for s, status in changed.items() if status == "ran"] == ["finetune", "evaluate", "release", "package"]
     assert "Running stage" not in dvc(project_copy, "repro")
 
 

@@ -26,8 +26,9 @@ def test_the_teacher_trains_data_parallel_on_two_cpu_processes(tiny_root: Path):
     raw = yaml.safe_load((tiny_root / "params.yaml").read_text())
     raw["common"].update(accelerator="cpu", devices=2, strategy="ddp")
     raw["train_teacher"]["optim"].update(max_epochs=1, batch_size=32)
+    raw["build_targets"]["kind"] = "reward_sorted"  # targets from the logs alone: no evaluator to train first
     (tiny_root / "params.yaml").write_text(yaml.safe_dump(raw))
-    for stage in ("generate", "validate"):
+    for stage in ("generate", "validate", "build_targets"):
         execute(stage, root=tiny_root, track=False)
 
     command = [sys.executable, "-m", "dualrerank.cli", "--root", str(tiny_root), "run", "train_teacher"]

@@ -111,3 +111,18 @@ def test_the_champion_loads_back_as_a_pyfunc_model_that_reranks(project_copy):
     x = SlateInputs.from_batch({k: torch.as_tensor(np.asarray(v)) for k, v in inputs.items()})
     assert np.array_equal(pages, direct.rerank(x, params.evaluate.gate.candidate_n_samples).pages.numpy())
     assert pages.shape == (6, test.logged_page.shape[1])
+
+
+def test_package_builds_from_the_champion_and_refuses_without_one(project_copy):
+    edit = yaml.safe_load((project_copy / "params.yaml").read_text())
+    edit["package"]["source"] = "champion"
+    (project_copy / "params.yaml").write_text(yaml.safe_dump(edit))
+    with pytest.raises(RuntimeError, match="no 'champion' version"):  # the pipeline's own release was not promoted
+        execute("package", root=project_copy, track=False)
+
+    promoted = release_with_gate(project_copy, PASSED)
+    execute("package", root=project_copy, track=False)
+    record = json.loads((project_copy / "data/models/package.json").read_text())
+    version = f"dual-rerank/{promoted['champion_version']}"
+    assert record["registry_version"] == version
+    assert record["sources"]["generator"] == record["sources"]["judge"] == f"models:/{version}"

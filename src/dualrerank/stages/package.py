@@ -111,7 +111,10 @@ def run(params: Params, paths: Paths) -> dict[str, Any]:
             "spec": model_spec(files, params),
             "package": dataclasses.asdict(params.package),
             "registry_version": version or "none (package.source: local)",
-            "sources": {role: str(path) for role, path in files.items()},
+            "sources": {  # the champion's files come from the registry (downloaded to a temporary folder)
+                role: f"models:/{version}" if version and role != "teacher" else str(path)
+                for role, path in files.items()
+            },
         }
         tag, digest = import_reranker(files, metadata)
     log.info("imported %s (sha256 %s) into the BentoML store", tag, digest[:12])

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
         (ValidationFailed(ValidationReport(success=False, n_rows=1, n_requests=1, n_checked=1)), False),
         (ConfigError("train_teacher.lr: unknown key"), False),
         (FileNotFoundError("data/processed/train.npz"), False),
-        (ValueError("release.n_samples=16 is not one of evaluate.bon_sizes [1, 4]"), False),
+        (ValueError("evaluate.gate.candidate_n_samples=16 is not one of evaluate.bon_sizes"), False),
     ],
 )
 def test_only_failures_that_can_pass_by_themselves_are_retried(exc, transient):

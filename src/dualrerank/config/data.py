@@ -11,7 +11,8 @@ from dualrerank.config.svmlight import SvmlightConfig
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """Prior-rule inputs. A null prefix switches its rule off (data without author/category identity)."""
+    """Prior-rule inputs. A prefix that is null or matches no item feature switches its rule off (data without
+    author/category identity, e.g. LETOR)."""
 
     author_prefix: str | None = "feat_author_"
     category_prefix: str | None = "feat_cat_"

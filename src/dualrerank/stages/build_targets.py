@@ -31,13 +31,14 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     cfg, reward = params.build_targets, params.data.reward
     meta, data = load_data(paths)
     figures: dict[str, float] = {}
-    judge = pointwise = None
+    judge = pointwise = heldout = None
     if cfg.kind == "evaluator_best":
         _, record = load_model(paths.model("evaluator"))
         spec = build_reward_spec(reward, meta.item_features, record["meta"], params.world.viewport)
         judge = Judge.from_file(paths.model("evaluator"), rules=prior_rule_scorer(spec))
         figures["rules_off"] = len(spec.extra["rules_off"])
         pointwise, _ = load_as(paths.model("pointwise"), PointwiseScorer)
+        heldout = Judge.from_file(paths.model("evaluator_heldout"))  # a check on the targets, never a criterion
     paths.targets.mkdir(parents=True, exist_ok=True)
     for split, slates in data.items():
         kind = "reward_sorted" if cfg.kind == "evaluator_best" else cfg.kind
@@ -45,10 +46,17 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         if judge is not None and pointwise is not None:
             tensors = slate_tensors(slates)
             best, stats = evaluator_best_targets(
-                judge, pointwise, tensors, torch.from_numpy(target), cfg.n_proposals, cfg.proposal_temperature, cfg.seed
+                judge,
+                pointwise,
+                tensors,
+                torch.from_numpy(target),
+                cfg.n_proposals,
+                cfg.proposal_temperature,
+                cfg.seed,
+                heldout=heldout,
             )
             target = best.numpy()
-            figures.update({f"{split}_{k}": float(v) for k, v in stats.__dict__.items()})
+            figures.update({f"{split}_{k}": float(v) for k, v in stats.__dict__.items() if v is not None})
         with open(paths.target_file(split), "wb") as fh:
             np.savez(fh, request_id=slates.request_id, target=target, weight=weight)
     paths.reports.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,8 @@ from dualrerank.serving.reranker import Judge
 class RelabelStats:
     from_pointwise_sort: float  # share of targets equal to the pointwise ranking
     from_logged: float  # share of targets equal to the reordered logged page
-    mean_gain: float  # evaluator utility of the target minus that of the pointwise ranking
+    mean_gain: float  # judge utility of the target minus that of the pointwise ranking
+    heldout_gain: float | None = None  # the same under the held-out evaluator (no rules): a truth-free check
 
 
 def proposal_logits(scores: Tensor, pad_mask: Tensor, k: int) -> Tensor:
@@ -52,11 +53,17 @@ def evaluator_best_targets(
     temperature: float,
     seed: int,
     batch: int = 256,
+    heldout: Judge | None = None,
 ) -> tuple[Tensor, RelabelStats]:
-    """Best of ``n_proposals`` + 1 candidate pages per request under ``judge``: ``[R, K]`` and stats."""
+    """Best of ``n_proposals`` + 1 candidate pages per request under ``judge``: ``[R, K]`` and stats.
+
+    With ``heldout`` (the held-out evaluator, never a target criterion) the stats also say whether the
+    targets beat the pointwise ranking under a judge they were not chosen by: target construction that
+    only exploits the training evaluator shows as a held-out gain near or below zero.
+    """
     gen = torch.Generator().manual_seed(seed)
     k = logged_targets.shape[1]
-    out, pointwise_hits, logged_hits, gains = [], 0, 0, []
+    out, pointwise_hits, logged_hits, gains, checks = [], 0, 0, [], []
     for s in range(0, len(logged_targets), batch):
         x = SlateInputs.from_batch({name: t[s : s + batch] for name, t in tensors.items()})
         logits = proposal_logits(pointwise(x), x.pad_mask, k)
@@ -69,6 +76,10 @@ def evaluator_best_targets(
         pointwise_hits += int((best == 0).sum())
         logged_hits += int((best == candidates.shape[1] - 1).sum())
         gains.append(utility[rows, best] - utility[:, 0])
+        if heldout is not None:
+            checked = heldout.score(x, torch.stack([candidates[:, 0], candidates[rows, best]], dim=1))
+            checks.append(checked[:, 1] - checked[:, 0])
     n = len(logged_targets)
-    stats = RelabelStats(pointwise_hits / n, logged_hits / n, float(torch.cat(gains).mean()))
+    held = float(torch.cat(checks).mean()) if checks else None
+    stats = RelabelStats(pointwise_hits / n, logged_hits / n, float(torch.cat(gains).mean()), held)
     return torch.cat(out), stats

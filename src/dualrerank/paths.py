@@ -66,6 +66,11 @@ class Paths:
     def target_file(self, split: str) -> Path:
         return self.targets / f"{split}.npz"
 
+    @property
+    def target_judge(self) -> Path:
+        """The reward spec of the judge that chose the targets (absent when no judge did)."""
+        return self.targets / "reward_spec.json"
+
     # models and reports
     @property
     def models(self) -> Path:

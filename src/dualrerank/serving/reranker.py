@@ -38,8 +38,9 @@ class RerankResult:
 
 
 def prior_rules(meta: dict[str, Any]) -> RuleScorer | None:
-    """The prior-rule scorer a generator was trained with (``meta["reward_spec"]``, written by ``finetune``),
-    or None: Best-of-N then judges lists by the evaluator alone. Rebuilt from the file, never from params."""
+    """The prior-rule scorer a generator was trained with (``meta["reward_spec"]``, written by ``finetune``, or
+    by the supervised stages from ``build_targets``' judge), or None: Best-of-N then judges lists by the
+    evaluator alone. Rebuilt from the file, never from params."""
     spec = meta.get("reward_spec")
     return None if spec is None else prior_rule_scorer(RewardSpec.from_dict(spec))
 

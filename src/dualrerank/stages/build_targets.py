@@ -40,6 +40,9 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         pointwise, _ = load_as(paths.model("pointwise"), PointwiseScorer)
         heldout = Judge.from_file(paths.model("evaluator_heldout"))  # a check on the targets, never a criterion
     paths.targets.mkdir(parents=True, exist_ok=True)
+    paths.target_judge.unlink(missing_ok=True)
+    if judge is not None:  # the generators trained on these targets record the judge they were chosen by
+        paths.target_judge.write_text(json.dumps(spec.to_dict(), indent=2))
     for split, slates in data.items():
         kind = "reward_sorted" if cfg.kind == "evaluator_best" else cfg.kind
         target, weight = build_targets(slates, meta, reward.item, reward.page, kind, cfg.weight_temperature)

@@ -42,6 +42,14 @@ def supervised_tensors(
     return slate_tensors(slates, {"target": target, "weight": weight, "item_reward": rewards})
 
 
+def target_judge_meta(paths: Paths) -> dict[str, Any]:
+    """``{"reward_spec": ...}`` of the judge that chose the target lists, for a generator's file (``{}`` when
+    no judge did): Best-of-N then judges that generator's lists with the same prior rules."""
+    if not paths.target_judge.exists():
+        return {}
+    return {"reward_spec": json.loads(paths.target_judge.read_text())}
+
+
 def fit_normalization(inputs: FeatureInput, train: dict[str, torch.Tensor]) -> None:
     """Set a network's feature normalisation from the training split (learned on train only)."""
     x = SlateInputs.from_batch(train)

@@ -107,8 +107,9 @@ def build_policies(params: Params, paths: Paths, ev: EvalSet) -> tuple[list[Poli
 
 
 def judge_with_rules(judge: Judge, generator_meta: dict) -> Judge:
-    """The Best-of-N judge with the prior rules recorded in the generator's file (the rules it was fine-tuned
-    with; none for a generator without a ``reward_spec``)."""
+    """The Best-of-N judge with the prior rules recorded in the generator's file: the rules it was fine-tuned
+    with, or those of the judge that chose its targets (a distilled student inherits the teacher's); none
+    for a generator without a ``reward_spec``."""
     return Judge(judge.evaluator, judge.item_weights, judge.page_weights, prior_rules(generator_meta))
 
 

@@ -12,6 +12,7 @@ from dualrerank.stages.common import (
     load_data,
     save_and_log,
     supervised_tensors,
+    target_judge_meta,
     train,
 )
 from dualrerank.training.modules import StudentLitModule
@@ -29,4 +30,6 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     module = StudentLitModule(net, cfg.optim.lr, cfg.optim.weight_decay, gt_weight=1.0)
     key = fingerprint(paths, "train_nar", cfg, (paths.split("train"), paths.split("val"), paths.target_file("train")))
     train(module, tr, va, cfg.optim, params, paths, key)
-    return save_and_log(paths.model("nar"), "student", hp, net, {"stage": "train_nar", **meta.__dict__})
+    return save_and_log(
+        paths.model("nar"), "student", hp, net, {"stage": "train_nar", **meta.__dict__, **target_judge_meta(paths)}
+    )

@@ -12,6 +12,7 @@ from dualrerank.stages.common import (
     load_data,
     save_and_log,
     supervised_tensors,
+    target_judge_meta,
     train,
 )
 from dualrerank.training.modules import TeacherLitModule
@@ -36,5 +37,6 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         "target": params.build_targets.kind,
         "beam_width": cfg.beam_width,
         **meta.__dict__,
+        **target_judge_meta(paths),
     }
     return save_and_log(paths.model("teacher"), "teacher", hp, net, info)

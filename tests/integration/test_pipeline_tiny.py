@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dualrerank.evaluation.report import reading
 from dualrerank.models.io import load_model
 from dualrerank.stages import STAGES
 from dualrerank.stages.runner import execute
@@ -45,3 +46,14 @@ def test_every_stage_runs_on_a_tiny_world(tiny_root):
         assert load_model(tiny_root / f"data/models/{name}.ckpt")[1]["meta"]["reward_spec"] == judge, name
     targets = json.loads((tiny_root / "data/reports/targets.json").read_text())
     assert {"train_heldout_gain", "val_heldout_gain"} <= set(targets)
+    # the released Best-of-N size over every student, paired against the released candidate
+    report_n = 4  # tiny_params: evaluate.gate.candidate_n_samples
+    by_generator = report["best_of_n_by_generator"]
+    candidate = report["quality_gate"]["candidate"]
+    assert candidate == f"nar_ldro_bon{report_n}" and set(by_generator) == {"nar_kd", "nar_grpo", "nar_ldro"}
+    assert by_generator["nar_ldro"]["true_utility"] == policies[candidate]["true_utility"]
+    for name in ("nar_kd", "nar_grpo"):
+        gain = by_generator[name][f"true_utility_gain_vs_{candidate}"]
+        expected = by_generator[name]["true_utility"] - policies[candidate]["true_utility"]
+        assert gain["ci_low"] <= gain["mean"] <= gain["ci_high"] and abs(gain["mean"] - expected) < 1e-9
+    assert any(line.startswith("The released Best-of-N size over each student") for line in reading(report))

@@ -120,6 +120,11 @@ def reading(report: dict[str, Any]) -> list[str]:
         out.append(
             f"NAR+KD reaches {kd[key] / ar[key]:.1%} of the AR teacher's utility and is {speed:.1f}x faster at batch 1."
         )
+    by_generator = {n: r[key] for n, r in report.get("best_of_n_by_generator", {}).items() if r.get(key) is not None}
+    if len(by_generator) > 1:
+        listed = ", ".join(f"{n} {v:.4f}" for n, v in by_generator.items())
+        top = max(by_generator, key=lambda n: by_generator[n])
+        out.append(f"The released Best-of-N size over each student: {listed}; best over {top}.")
     if "upstream" in scored and "score_and_sort" in scored and "ndcg_at_k" in rows["upstream"]:
         up, ss = rows["upstream"], rows["score_and_sort"]
         if (up["ndcg_at_k"] > ss["ndcg_at_k"]) != (scored["upstream"] > scored["score_and_sort"]):

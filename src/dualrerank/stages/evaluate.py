@@ -21,7 +21,7 @@ from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.data.targets import item_reward
 from dualrerank.evaluation import diagnostics, plots
 from dualrerank.evaluation.correlation import evaluator_correlation
-from dualrerank.evaluation.gate import quality_gate
+from dualrerank.evaluation.gate import candidate_name, quality_gate
 from dualrerank.evaluation.latency import slice_requests, time_policies
 from dualrerank.evaluation.policies import Policy, generative, run_policy, score_and_sort, upstream
 from dualrerank.evaluation.report import console_table, gate_lines, reading, write_markdown
@@ -139,6 +139,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     report: dict = {
         "policies": rows,
         "oracle": oracle,
+        "best_of_n_by_generator": best_of_n_by_generator(params, paths, ev, rows, utilities),
         "diagnostics": _diagnostics(nets, ev, cfg),
         "evaluator_correlation": evaluator_correlation(ev, cfg.correlation_pages, cfg.seed),
         "n_test_requests": len(ev.tensors["pad_mask"]),
@@ -149,6 +150,36 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     print(console_table(report), *gate_lines(report), sep="\n", flush=True)
     figures = {f"{n}_true_utility": r["true_utility"] for n, r in rows.items() if r.get("true_utility") is not None}
     return {**figures, "quality_gate_passed": float(report["quality_gate"]["passed"])}
+
+
+def best_of_n_by_generator(
+    params: Params, paths: Paths, ev: EvalSet, rows: dict[str, dict], utilities: dict[str, np.ndarray]
+) -> dict[str, dict]:
+    """The released Best-of-N size over every distilled or fine-tuned student, each judged with the rules its
+    file records, paired against the released candidate's: does fine-tuning help the *served* policy, or
+    only the greedy list? Empty without a judge or a Best-of-N candidate."""
+    cfg = params.evaluate
+    n = cfg.gate.candidate_n_samples
+    candidate = candidate_name(rows, n)
+    judge = ev.judges.get("evaluator") if ev.judges else None
+    if candidate is None or judge is None:
+        return {}
+    out: dict[str, dict] = {}
+    for file, name in NAR_MODELS[1:]:  # not the NAR baseline without distillation
+        if not paths.model(file).exists():
+            continue
+        policy = f"{name}_bon{n}"
+        if policy in rows:  # the candidate itself
+            out[name] = dict(rows[policy])
+            continue
+        student, record = load_as(paths.model(file), NARStudent)
+        rr = Reranker(student, judge_with_rules(judge, record["meta"]), temperature=cfg.bon_temperature, seed=cfg.seed)
+        pages = run_policy(generative(policy, rr, n), ev.tensors, cfg.batch_size)
+        out[name] = page_metrics(pages, ev)
+        u = true_utilities(pages, ev)
+        if u is not None and candidate in utilities:
+            out[name][f"true_utility_gain_vs_{candidate}"] = metrics.paired_difference(u, utilities[candidate])
+    return out
 
 
 def paired_gains(utilities: dict[str, np.ndarray], rows: dict[str, dict], baseline: str = "score_and_sort") -> None:

@@ -32,6 +32,8 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     meta, data = load_data(paths)
     figures: dict[str, float] = {}
     judge = pointwise = heldout = None
+    paths.targets.mkdir(parents=True, exist_ok=True)
+    paths.target_judge.unlink(missing_ok=True)
     if cfg.kind == "evaluator_best":
         _, record = load_model(paths.model("evaluator"))
         spec = build_reward_spec(reward, meta.item_features, record["meta"], params.world.viewport)
@@ -39,9 +41,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         figures["rules_off"] = len(spec.extra["rules_off"])
         pointwise, _ = load_as(paths.model("pointwise"), PointwiseScorer)
         heldout = Judge.from_file(paths.model("evaluator_heldout"))  # a check on the targets, never a criterion
-    paths.targets.mkdir(parents=True, exist_ok=True)
-    paths.target_judge.unlink(missing_ok=True)
-    if judge is not None:  # the generators trained on these targets record the judge they were chosen by
+        # the generators trained on these targets record the judge they were chosen by
         paths.target_judge.write_text(json.dumps(spec.to_dict(), indent=2))
     for split, slates in data.items():
         kind = "reward_sorted" if cfg.kind == "evaluator_best" else cfg.kind

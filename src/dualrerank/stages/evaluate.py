@@ -165,8 +165,8 @@ def best_of_n_by_generator(
     if candidate is None or judge is None:
         return {}
     out: dict[str, dict] = {}
-    for file, name in NAR_MODELS[1:]:  # not the NAR baseline without distillation
-        if not paths.model(file).exists():
+    for file, name in NAR_MODELS:
+        if name == "nar_nokd" or not paths.model(file).exists():  # not the baseline without distillation
             continue
         policy = f"{name}_bon{n}"
         if policy in rows:  # the candidate itself

@@ -22,6 +22,7 @@ from dualrerank.data.schema import PAD_INDEX
 
 __all__ = [
     "available_mask",
+    "gumbel_max_pages",
     "gumbel_max_sample",
     "masked_sequential_argmax",
     "position_valid",
@@ -137,14 +138,14 @@ def pre_dedup_argmax(logits: Tensor, pad_mask: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def gumbel_max_sample(
+def gumbel_max_pages(
     logits: Tensor,
     pad_mask: Tensor,
     n_samples: int,
     temperature: float = 1.0,
     include_greedy: bool = True,
     generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor]:
+) -> Tensor:
     """Vectorized masked Gumbel-Max: G exact samples from π per request (paper-notes §6.2, Kool et al. 2019).
 
     All Gumbel noise ``[B, G, K, N]`` is drawn at once; then K masked argmaxes over ``[B, G, N]``. Gumbel-Max over
@@ -155,9 +156,8 @@ def gumbel_max_sample(
     :param logits: ``Tensor[B, K, N]``; :param pad_mask: ``BoolTensor[B, N]``.
     :param n_samples: G. :param include_greedy: sample 0 gets zero noise (the greedy list).
     :param generator: ``torch.Generator`` on the logits' device, for reproducible draws.
-    :return: ``pages: LongTensor[B, G, K]`` (PAD_INDEX at empty positions) and ``logp: Tensor[B, G, K]``, the exact
-        masked log-softmax at τ of each chosen item (0 at empty positions). Neither carries gradient: recompute
-        ``logp`` with ``sequence_log_prob`` where gradients are needed.
+    :return: ``LongTensor[B, G, K]``, PAD_INDEX at empty positions. The lists only: serving, which needs no
+        probabilities, stops here; ``gumbel_max_sample`` adds their log-probabilities.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -168,5 +168,23 @@ def gumbel_max_sample(
     gumbel = -torch.log(-torch.log(u.clamp_min_(torch.finfo(logits.dtype).tiny)))  # [B, G, K, N]
     if include_greedy:
         gumbel[:, 0] = 0.0
-    pages = _decode(logits.unsqueeze(1) + temperature * gumbel, pad_mask)  # [B, G, K]
+    return _decode(logits.unsqueeze(1) + temperature * gumbel, pad_mask)  # [B, G, K]
+
+
+@torch.no_grad()
+def gumbel_max_sample(
+    logits: Tensor,
+    pad_mask: Tensor,
+    n_samples: int,
+    temperature: float = 1.0,
+    include_greedy: bool = True,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``gumbel_max_pages`` plus the exact log-probability of every choice.
+
+    :return: ``pages: LongTensor[B, G, K]`` (PAD_INDEX at empty positions) and ``logp: Tensor[B, G, K]``, the exact
+        masked log-softmax at τ of each chosen item (0 at empty positions). Neither carries gradient: recompute
+        ``logp`` with ``sequence_log_prob`` where gradients are needed.
+    """
+    pages = gumbel_max_pages(logits, pad_mask, n_samples, temperature, include_greedy, generator)
     return pages, sequence_log_prob(logits, pad_mask, pages, temperature)

@@ -114,6 +114,23 @@ def test_evaluator_outputs_and_empty_slots():
         assert u.shape == (B, 2)
 
 
+def test_evaluator_scores_each_list_alone_whichever_way_the_per_item_pathway_runs():
+    """G lists scored in one pass (G*K > N: the per-item pathway runs per candidate) give what each list gets
+    scored alone (G*K <= N: per slot), on every filled slot and page output; a list's score never depends on
+    the others in the batch."""
+    torch.manual_seed(0)
+    ev = build_model("evaluator", {**EVAL_HP, "residual": True}).eval()
+    with torch.no_grad():  # a trained-looking per-item pathway and slot bias, not the zero init
+        ev.slot_bias.normal_()
+    x = inputs()
+    pages = torch.tensor([[[0, 1, 2, -1], [3, 2, 1, 0], [6, 5, 4, 3]]] * B)  # 3 lists x 4 slots > 7 candidates
+    together_item, together_page = ev(x, pages)
+    for g in range(pages.shape[1]):
+        alone_item, alone_page = ev(x, pages[:, g : g + 1])
+        filled = pages[:, g] >= 0
+        torch.testing.assert_close(together_item[:, g][filled], alone_item[:, 0][filled])
+        torch.testing.assert_close(together_page[:, g], alone_page[:, 0])
+
 def test_model_files_reload_with_weights_only_and_identical_outputs(tmp_path, generator):
     x = inputs()
     kind = "teacher" if hasattr(generator, "greedy") else "student"

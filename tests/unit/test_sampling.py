@@ -12,6 +12,7 @@ from torch.testing import assert_close
 from dualrerank.data.schema import PAD_INDEX
 from dualrerank.sampling import (
     available_mask,
+    gumbel_max_pages,
     gumbel_max_sample,
     masked_sequential_argmax,
     position_valid,
@@ -197,6 +198,18 @@ def test_padding_invariance(inputs, junk_padding):
     assert_close(sequence_log_prob(big_logits, big_pad, pages), sequence_log_prob(logits, pad_mask, pages))
     big_pages, big_logp = gumbel_max_sample(big_logits, big_pad, 8, generator=torch.Generator().manual_seed(4))
     assert (big_pages < N).all() and torch.isfinite(big_logp).all()
+
+
+def test_pages_only_sampler_draws_the_same_lists(inputs):
+    """Serving's sampler (no log-probabilities) and the training sampler draw the same lists from one seed."""
+    logits, pad_mask, _ = inputs(seed=5)
+    for tau, greedy in ((1.0, True), (0.5, False)):
+        pages = gumbel_max_pages(logits, pad_mask, 8, tau, greedy, generator=torch.Generator().manual_seed(3))
+        same, logp = gumbel_max_sample(logits, pad_mask, 8, tau, greedy, generator=torch.Generator().manual_seed(3))
+        assert torch.equal(pages, same)
+        assert_close(logp, sequence_log_prob(logits, pad_mask, pages, tau))
+        if greedy:
+            assert torch.equal(pages[:, 0], masked_sequential_argmax(logits, pad_mask))
 
 
 def test_all_but_one_padded_and_short_requests_never_nan():

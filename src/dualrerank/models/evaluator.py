@@ -24,6 +24,8 @@ class ListEvaluator(nn.Module):
     """
 
     item_scales: Tensor
+    item_binary: Tensor
+    page_binary: Tensor
 
     def __init__(
         self,
@@ -46,6 +48,9 @@ class ListEvaluator(nn.Module):
         self.arch = arch
         self.item_kinds, self.page_kinds = list(item_kinds), list(page_kinds)
         self.register_buffer("item_scales", torch.tensor(item_scales, dtype=torch.float32).reshape(len(item_kinds)))
+        # which responses are binary (sigmoid) rather than continuous: derived from the kinds, so not saved
+        self.register_buffer("item_binary", torch.tensor([k == "binary" for k in item_kinds]), persistent=False)
+        self.register_buffer("page_binary", torch.tensor([k == "binary" for k in page_kinds]), persistent=False)
         self.inputs = FeatureInput(n_item_features, n_context_features, d_model)
         self.slots = nn.Embedding(page_len, d_model)
         if arch == "transformer":
@@ -69,13 +74,10 @@ class ListEvaluator(nn.Module):
 
     def forward(self, x: SlateInputs, pages: Tensor) -> tuple[Tensor, Tensor]:
         B, G, K = pages.shape
-        items = gather_items(self.inputs.items(x), pages)  # [B, G, K, D]
+        tokens, ctx = self.inputs.items(x), self.inputs.context(x)  # [B, N, D], [B, D]: once per request
+        items = gather_items(tokens, pages)  # [B, G, K, D]
         empty = (pages < 0).reshape(B * G, K)
-        h = (
-            items.reshape(B * G, K, -1)
-            + self.slots.weight[:K]
-            + self.inputs.context(x).repeat_interleave(G, 0)[:, None]
-        )
+        h = items.reshape(B * G, K, -1) + self.slots.weight[:K] + ctx.repeat_interleave(G, 0)[:, None]
         if self.arch == "transformer":
             h = self.body(h, src_key_padding_mask=empty)
         else:
@@ -86,8 +88,13 @@ class ListEvaluator(nn.Module):
         pooled = torch.cat([h.sum(1) / n_real, h.max(1).values], dim=-1)
         item_out = self.item_head(h).reshape(B, G, K, -1)
         if self.residual:
-            ctx = self.inputs.context(x)[:, None, None, :]
-            item_out = item_out + self.alone_head(items + ctx) + self.slot_bias[:K]
+            # the per-item pathway depends on the item alone, so it runs on whichever is fewer: the candidates
+            # (then placed; Best-of-N's G lists) or the filled slots (training on one logged page)
+            if tokens.shape[1] < G * K:
+                alone = gather_items(self.alone_head(tokens + ctx[:, None, :]), pages)  # 0 on empty slots
+            else:
+                alone = self.alone_head(items + ctx[:, None, None, :])
+            item_out = item_out + alone + self.slot_bias[:K]
         item_out = item_out[..., : len(self.item_kinds)]
         page_out = self.page_head(pooled).reshape(B, G, -1)[..., : len(self.page_kinds)]
         return item_out, page_out
@@ -98,11 +105,9 @@ class ListEvaluator(nn.Module):
         return self.to_expected(item_out, page_out, pages)
 
     def to_expected(self, item_out: Tensor, page_out: Tensor, pages: Tensor) -> tuple[Tensor, Tensor]:
-        binary = torch.tensor([k == "binary" for k in self.item_kinds], device=item_out.device)
-        item = torch.where(binary, torch.sigmoid(item_out), nnf.softplus(item_out) * self.item_scales)
+        item = torch.where(self.item_binary, torch.sigmoid(item_out), nnf.softplus(item_out) * self.item_scales)
         item = item.masked_fill((pages < 0)[..., None], 0.0)
-        page_binary = torch.tensor([k == "binary" for k in self.page_kinds], device=page_out.device)
-        page = torch.where(page_binary, torch.sigmoid(page_out), page_out)
+        page = torch.where(self.page_binary, torch.sigmoid(page_out), page_out)
         return item, page
 
     def utility(self, x: SlateInputs, pages: Tensor, item_weights: Tensor, page_weights: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ from dualrerank.models.io import load_model
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
 from dualrerank.rewards import RewardSpec, prior_rule_scorer
-from dualrerank.sampling import gumbel_max_sample, masked_sequential_argmax
+from dualrerank.sampling import gumbel_max_pages, masked_sequential_argmax
 
 # A rule scorer maps (inputs, pages [B, G, K]) to an additive score [B, G] (prior rules: no feedback needed).
 RuleScorer = Callable[[SlateInputs, Tensor], Tensor]
@@ -121,7 +121,7 @@ class Reranker:
             return RerankResult(masked_sequential_argmax(logits, x.pad_mask), nan, n_samples=counts.clamp(max=1))
         if self.judge is None:
             raise ValueError("Best-of-N needs a judge (evaluator)")
-        lists, _ = gumbel_max_sample(
+        lists = gumbel_max_pages(
             logits, x.pad_mask, G, temperature=self.temperature, include_greedy=True, generator=self.rng
         )
         scores, slots = self.judge.score_parts(x, lists)  # [B, G], [B, G, K]: one batched evaluator pass

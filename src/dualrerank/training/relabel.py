@@ -19,7 +19,7 @@ from torch import Tensor
 
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.pointwise import PointwiseScorer
-from dualrerank.sampling import gumbel_max_sample
+from dualrerank.sampling import gumbel_max_pages
 from dualrerank.serving.reranker import Judge
 
 
@@ -67,7 +67,7 @@ def evaluator_best_targets(
     for s in range(0, len(logged_targets), batch):
         x = SlateInputs.from_batch({name: t[s : s + batch] for name, t in tensors.items()})
         logits = proposal_logits(pointwise(x), x.pad_mask, k)
-        lists, _ = gumbel_max_sample(logits, x.pad_mask, n_proposals, temperature, include_greedy=True, generator=gen)
+        lists = gumbel_max_pages(logits, x.pad_mask, n_proposals, temperature, include_greedy=True, generator=gen)
         candidates = torch.cat([lists, logged_targets[s : s + batch, None, :]], dim=1)  # [B, G + 1, K]
         utility = judge.score(x, candidates)
         best = utility.argmax(1)

@@ -62,6 +62,12 @@ def test_finetune_reports_grid_gains_and_the_drift_comparison(finetuned):
         assert set(gains[name]) == {"true_utility", "evaluator_utility", "heldout_evaluator_utility"}
         assert gains[name]["true_utility"]["ci_low"] <= gains[name]["true_utility"]["mean"]
         assert report["test"]["reward_hacking_gap"][name]["training_evaluator_minus_true_gain"] is not None
+        # the per-response parts (weighted responses of the business objective) add up to the utility gains
+        parts = report["test"]["reward_hacking_by_response"][name]
+        assert set(parts) == {"watch_time", "satisfaction", "reformulated"}  # click and long view weigh 0
+        for measure, key in (("evaluator_utility", "evaluator_gain"), ("true_utility", "true_gain")):
+            total = sum(part[key] for part in parts.values())
+            assert total == pytest.approx(gains[name][measure]["mean"], abs=1e-5)
     drift = json.loads((finetuned / "data/reports/drift.json").read_text())
     for method in ("ldro", "grpo"):
         curves = drift["curves"][method]

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from dualrerank import metrics
 from dualrerank.config.finetune import DriftConfig
-from dualrerank.evaluation.scoring import EvalSet, batched_scores, true_utilities
+from dualrerank.evaluation.scoring import EvalSet, batched_scores, response_utilities, true_utilities
 
 MEASURES = ("true_utility", "evaluator_utility", "heldout_evaluator_utility")
 TAIL = 0.2  # "final" = mean over the probes of the last 20% of the stream
@@ -58,7 +58,37 @@ def policy_figures(
         f"{a}_minus_{b}": {m: metrics.paired_difference(per_request[a][m], per_request[b][m]) for m in per_request[a]}
         for a, b in contrasts
     }
-    return {"baseline": baseline, "policies": policies, "gains": gains, "reward_hacking_gap": gap, "contrasts": paired}
+    by_response = gains_by_response(pages, ev, baseline) if "evaluator" in (ev.judges or {}) else {}
+    return {
+        "baseline": baseline,
+        "policies": policies,
+        "gains": gains,
+        "reward_hacking_gap": gap,
+        "reward_hacking_by_response": by_response,
+        "contrasts": paired,
+    }
+
+
+def gains_by_response(pages: dict[str, Tensor], ev: EvalSet, baseline: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per policy other than ``baseline`` and per weighted response: the mean paired gain over ``baseline`` of
+    that response's utility part as the training evaluator predicts it (``evaluator_gain``) and as the world has
+    it (``true_gain``, null without a world). The parts sum to the utility gains, so this says which response
+    a fine-tuned policy's evaluator gain comes from and whether it is real."""
+    assert ev.judges is not None
+    parts = {name: response_utilities(ev.judges["evaluator"], p, ev) for name, p in pages.items()}
+    base = parts[baseline]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, part in parts.items():
+        if name == baseline:
+            continue
+        out[name] = {
+            r: {
+                "evaluator_gain": float((v - base["evaluator"][r]).mean()),
+                "true_gain": float((part["true"][r] - base["true"][r]).mean()) if r in part["true"] else None,
+            }
+            for r, v in part["evaluator"].items()
+        }
+    return out
 
 
 def _diff(g: dict[str, float], a: str, b: str) -> float | None:

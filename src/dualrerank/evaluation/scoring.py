@@ -12,6 +12,7 @@ from torch import Tensor
 from dualrerank import metrics
 from dualrerank.models.components import SlateInputs
 from dualrerank.serving.reranker import Judge
+from dualrerank.world.logs import WORLD_RESPONSES
 from dualrerank.world.requests import RequestSet
 from dualrerank.world.simulator import World
 
@@ -37,6 +38,33 @@ def batched_scores(judge: Judge, tensors: dict[str, Tensor], pages: Tensor, batc
         x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in tensors.items()})
         out.append(judge.score(x, pages[s : s + batch]))
     return torch.cat(out).numpy()
+
+
+def response_utilities(judge: Judge, pages: Tensor, ev: EvalSet, batch: int = 256) -> dict[str, dict[str, np.ndarray]]:
+    """Where a page's utility comes from, per weighted response: ``{"evaluator": {name: [R]}, "true": {name: [R]}}``,
+    each the response's weight times its expected value summed over the slots of ``pages [R, K]`` (utility units),
+    as ``judge``'s evaluator predicts it and as the world's exact expectation has it. Only responses with a
+    non-zero weight; ``true`` is empty without a world. A diagnostic of reward hacking: which response a policy's
+    evaluator gain comes from, and whether the truth agrees."""
+    names, weights = list(judge.responses), torch.cat([judge.item_weights, judge.page_weights])
+    if len(names) != len(weights):
+        raise ValueError(f"the judge names {len(names)} responses and weights {len(weights)}")
+    L = len(judge.item_weights)
+    parts = []
+    for s in range(0, len(pages), batch):
+        x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in ev.tensors.items()})
+        with torch.inference_mode():
+            item, page = judge.evaluator.expected(x, pages[s : s + batch, None, :])  # [b, 1, K, L], [b, 1, P]
+        parts.append(torch.cat([item[:, 0].sum(1), page[:, 0]], dim=-1))  # [b, L + P]
+    predicted = (torch.cat(parts) * weights).numpy()
+    active = [j for j, w in enumerate(weights.tolist()) if w != 0.0]
+    out: dict[str, dict[str, np.ndarray]] = {"evaluator": {names[j]: predicted[:, j] for j in active}, "true": {}}
+    if ev.world is not None and ev.requests is not None:
+        expected = ev.world.expected(ev.requests, pages.numpy())
+        for j in active:
+            value = expected[WORLD_RESPONSES[names[j]]]
+            out["true"][names[j]] = weights[j].item() * (value.sum(1) if j < L else value)
+    return out
 
 
 def page_metrics(pages: Tensor, ev: EvalSet) -> dict[str, float | list[float] | None]:

@@ -53,6 +53,7 @@ class Judge:
     item_weights: Tensor  # [L] weights of the per-slot responses
     page_weights: Tensor  # [P] weights of the page-level responses
     rules: RuleScorer | None = None
+    responses: tuple[str, ...] = ()  # names of the L per-slot then P page-level responses (diagnostics)
 
     def __post_init__(self) -> None:
         self.evaluator.eval()
@@ -75,9 +76,10 @@ class Judge:
         net, record = load_model(path)
         if not isinstance(net, ListEvaluator):
             raise TypeError(f"{path} holds a {record['kind']}, not an evaluator")
-        item_w = torch.tensor(record["meta"]["item_weights"], dtype=torch.float32)
-        page_w = torch.tensor(record["meta"]["page_weights"], dtype=torch.float32)
-        return cls(net, item_w, page_w, rules)
+        meta = record["meta"]
+        item_w = torch.tensor(meta["item_weights"], dtype=torch.float32)
+        page_w = torch.tensor(meta["page_weights"], dtype=torch.float32)
+        return cls(net, item_w, page_w, rules, (*meta.get("feedback", ()), *meta.get("page_feedback", ())))
 
 
 class Reranker:

@@ -8,6 +8,7 @@ evaluator-vs-truth correlation. Logs without a world keep every true-utility fie
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -110,7 +111,7 @@ def judge_with_rules(judge: Judge, generator_meta: dict) -> Judge:
     """The Best-of-N judge with the prior rules recorded in the generator's file: the rules it was fine-tuned
     with, or those of the judge that chose its targets (a distilled student inherits the teacher's); none
     for a generator without a ``reward_spec``."""
-    return Judge(judge.evaluator, judge.item_weights, judge.page_weights, prior_rules(generator_meta))
+    return dataclasses.replace(judge, rules=prior_rules(generator_meta))
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:

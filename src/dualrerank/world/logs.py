@@ -10,6 +10,14 @@ from dualrerank.world.requests import context_feature_names, item_feature_names
 from dualrerank.world.simulator import World
 
 LONG_VIEW = f"{S.LABEL_PREFIX}long_view"  # watched to the end; an extra per-item feedback column
+# logged feedback column -> the key of the same response in ``World.expected`` (its exact expectation)
+WORLD_RESPONSES = {
+    S.CLICK: "click",
+    S.WATCH_TIME: "watch",
+    LONG_VIEW: "long_view",
+    S.SATISFACTION: "satisfaction",
+    S.REFORMULATED: "reformulated",
+}
 
 
 def log_table(

@@ -65,7 +65,8 @@ def test_finetune_reports_grid_gains_and_the_drift_comparison(finetuned):
         # the per-response parts (weighted responses of the business objective) add up to the utility gains
         parts = report["test"]["reward_hacking_by_response"][name]
         assert set(parts) == {"watch_time", "satisfaction", "reformulated"}  # click and long view weigh 0
-        for measure, key in (("evaluator_utility", "evaluator_gain"), ("true_utility", "true_gain")):
+        measures = ("evaluator_utility", "heldout_evaluator_utility", "true_utility")
+        for measure, key in zip(measures, ("evaluator_gain", "heldout_evaluator_gain", "true_gain")):
             total = sum(part[key] for part in parts.values())
             assert total == pytest.approx(gains[name][measure]["mean"], abs=1e-5)
     drift = json.loads((finetuned / "data/reports/drift.json").read_text())

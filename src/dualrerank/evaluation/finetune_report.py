@@ -13,6 +13,7 @@ from torch import Tensor
 from dualrerank import metrics
 from dualrerank.config.finetune import DriftConfig
 from dualrerank.evaluation.scoring import EvalSet, batched_scores, response_utilities, true_utilities
+from dualrerank.serving.reranker import Judge
 
 MEASURES = ("true_utility", "evaluator_utility", "heldout_evaluator_utility")
 TAIL = 0.2  # "final" = mean over the probes of the last 20% of the stream
@@ -71,24 +72,37 @@ def policy_figures(
 
 def gains_by_response(pages: dict[str, Tensor], ev: EvalSet, baseline: str) -> dict[str, dict[str, dict[str, Any]]]:
     """Per policy other than ``baseline`` and per weighted response: the mean paired gain over ``baseline`` of
-    that response's utility part as the training evaluator predicts it (``evaluator_gain``) and as the world has
-    it (``true_gain``, null without a world). The parts sum to the utility gains, so this says which response
-    a fine-tuned policy's evaluator gain comes from and whether it is real."""
+    that response's utility part as the training evaluator predicts it (``evaluator_gain``), as the held-out
+    evaluator does (``heldout_evaluator_gain``, null without one) and as the world has it (``true_gain``, null
+    without a world). The parts sum to the utility gains, so this says which response a fine-tuned policy's
+    evaluator gain comes from, whether the other evaluator sees it too (no ground truth needed), and whether it
+    is real."""
     assert ev.judges is not None
-    parts = {name: response_utilities(ev.judges["evaluator"], p, ev) for name, p in pages.items()}
+    judges: dict[str, Judge] = {j: ev.judges[j] for j in ("evaluator", "heldout_evaluator") if j in ev.judges}
+    parts: dict[str, dict[str, Any]] = {
+        name: {j: response_utilities(judge, p, ev) for j, judge in judges.items()} for name, p in pages.items()
+    }
     base = parts[baseline]
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, part in parts.items():
-        if name == baseline:
-            continue
-        out[name] = {
+    return {
+        name: {
             r: {
-                "evaluator_gain": float((v - base["evaluator"][r]).mean()),
-                "true_gain": float((part["true"][r] - base["true"][r]).mean()) if r in part["true"] else None,
+                "evaluator_gain": _mean_gain(part, base, ("evaluator", "evaluator", r)),
+                "heldout_evaluator_gain": _mean_gain(part, base, ("heldout_evaluator", "evaluator", r)),
+                "true_gain": _mean_gain(part, base, ("evaluator", "true", r)),
             }
-            for r, v in part["evaluator"].items()
+            for r in part["evaluator"]["evaluator"]
         }
-    return out
+        for name, part in parts.items()
+        if name != baseline
+    }
+
+
+def _mean_gain(part: dict[str, Any], base: dict[str, Any], key: tuple[str, str, str]) -> float | None:
+    """Mean of ``part[judge][kind][response] - base[...]``, None where either lacks it."""
+    judge, kind, r = key
+    if judge not in part or r not in part[judge][kind]:
+        return None
+    return float((part[judge][kind][r] - base[judge][kind][r]).mean())
 
 
 def _diff(g: dict[str, float], a: str, b: str) -> float | None:

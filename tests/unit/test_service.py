@@ -7,6 +7,7 @@ batching against one-at-a-time, the AR switch, and that model-dependent errors n
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 from pathlib import Path
 
@@ -61,6 +62,17 @@ def test_metadata_describes_the_packaged_model(service, packaged):
     assert (meta.n_item_features, meta.n_context_features, meta.page_len) == (5, 3, K)
     assert (meta.default_n_samples, meta.max_n_samples, meta.max_candidates) == (4, 8, 30)
     assert meta.generator == "nar" and meta.batching is True
+
+
+def test_start_up_freezes_the_loaded_heap_out_of_the_garbage_collector(service):
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    fresh = type(service)()
+    try:
+        assert gc.get_freeze_count() > 0  # full collections no longer walk the model and libraries
+    finally:
+        fresh.engine.close()
+        gc.unfreeze()
 
 
 def test_best_of_n_returns_k_distinct_candidates_never_worse_than_greedy(service):

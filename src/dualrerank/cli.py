@@ -88,6 +88,29 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_judge(args: argparse.Namespace) -> int:
+    import json
+
+    from dualrerank.config import load_params
+    from dualrerank.paths import Paths
+    from dualrerank.stages.evaluate import audit_files
+
+    root = Path(args.root).resolve()
+    paths = Paths(root)
+    generator = Path(args.generator) if args.generator else paths.model("student")
+    evaluator = Path(args.evaluator) if args.evaluator else paths.model("evaluator")
+    for path in (generator, evaluator):
+        if not path.exists():
+            print(f"error: no model file {path}; run the pipeline first (make run)", file=sys.stderr)
+            return 2
+    result = audit_files(load_params(root / "params.yaml"), paths, generator, evaluator, args.split, args.requests)
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dualrerank", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root holding params.yaml and data/")
@@ -119,6 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench-serve", help="load-test the packaged reranker over HTTP (NAR Best-of-N vs AR teacher)")
     p.add_argument("--out", help="report path (default data/reports/serving.json)")
     p.set_defaults(func=_bench_serve)
+
+    p = sub.add_parser(
+        "audit-judge", help="how well an evaluator ranks a student's Best-of-N lists (docs/judge.md); validation split"
+    )
+    p.add_argument("--evaluator", help="evaluator model file (default data/models/evaluator.ckpt)")
+    p.add_argument("--generator", help="NAR student model file (default data/models/student.ckpt)")
+    p.add_argument("--split", default="val", choices=("train", "val", "test"), help="requests to audit (default val)")
+    p.add_argument("--requests", type=int, help="audit only the first N requests of the split")
+    p.add_argument("--out", help="also write the JSON result to this file")
+    p.set_defaults(func=_audit_judge)
 
     p = sub.add_parser("sweep", help="headroom vs dependency strength: small worlds at several strengths")
     p.set_defaults(func=_sweep)

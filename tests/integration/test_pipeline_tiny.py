@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dualrerank.cli import main
 from dualrerank.evaluation.report import reading
 from dualrerank.models.io import load_model
 from dualrerank.stages import STAGES
@@ -57,3 +58,20 @@ def test_every_stage_runs_on_a_tiny_world(tiny_root):
         expected = by_generator[name]["true_utility"] - policies[candidate]["true_utility"]
         assert gain["ci_low"] <= gain["mean"] <= gain["ci_high"] and abs(gain["mean"] - expected) < 1e-9
     assert any(line.startswith("The released Best-of-N size over each student") for line in reading(report))
+    # the judge audit draws the very lists the released Best-of-N chose from: its released choice is that row
+    audit = report["judge_audit"]
+    assert audit["generator"] == "nar_ldro" and audit["n_lists"] == report_n
+    chosen = audit["selected_true_utility"]
+    assert chosen["evaluator_with_rules"]["mean"] == pytest.approx(policies[candidate]["true_utility"], abs=1e-9)
+    assert chosen["greedy"]["mean"] == pytest.approx(policies["nar_ldro"]["true_utility"], abs=1e-9)
+    assert chosen["truth"]["mean"] >= max(c["mean"] for c in chosen.values()) - 1e-12
+    assert {"evaluator", "rules", "heldout_evaluator"} <= set(audit["spearman_within_request"])
+    assert -1.0 <= audit["agreement_within_request"] <= 1.0
+    assert any(line.startswith("Judge audit") for line in reading(report))
+    # the same audit for any evaluator over any student, on validation requests (design experiments)
+    out = tiny_root / "audit.json"
+    assert main(["--root", str(tiny_root), "audit-judge", "--requests", "20", "--out", str(out)]) == 0
+    val = json.loads(out.read_text())
+    assert val["split"] == "val" and val["n_requests"] == 20 and val["n_lists"] == report_n
+    assert val["selected_true_utility"]["truth"]["gain_vs_released"]["mean"] >= 0.0
+    assert main(["--root", str(tiny_root), "audit-judge", "--evaluator", str(tiny_root / "missing.ckpt")]) == 2

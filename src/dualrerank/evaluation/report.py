@@ -125,6 +125,7 @@ def reading(report: dict[str, Any]) -> list[str]:
         listed = ", ".join(f"{n} {v:.4f}" for n, v in by_generator.items())
         top = max(by_generator, key=lambda n: by_generator[n])
         out.append(f"The released Best-of-N size over each student: {listed}; best over {top}.")
+    out += _judge_audit_lines(report.get("judge_audit", {}))
     if "upstream" in scored and "score_and_sort" in scored and "ndcg_at_k" in rows["upstream"]:
         up, ss = rows["upstream"], rows["score_and_sort"]
         if (up["ndcg_at_k"] > ss["ndcg_at_k"]) != (scored["upstream"] > scored["score_and_sort"]):
@@ -133,3 +134,29 @@ def reading(report: dict[str, Any]) -> list[str]:
                 "for logged items, which favours policies close to the logging policy."
             )
     return out
+
+
+def _judge_audit_lines(audit: dict[str, Any]) -> list[str]:
+    """The judge audit in two sentences: how each judge ranks Best-of-N's lists, and what its choice is worth."""
+    if "agreement_within_request" not in audit:
+        return []
+    head = (
+        f"Judge audit, on the {audit['n_lists']} lists per request that Best-of-N over {audit['generator']} chooses "
+        f"from: the two evaluators agree at Spearman {audit['agreement_within_request']:.2f} within a request"
+    )
+    sp, chosen = audit.get("spearman_within_request"), audit.get("selected_true_utility")
+    if not sp or not chosen:
+        return [head + "."]
+    ranks = ", ".join(f"{name.replace('_', ' ')} {v:.2f}" for name, v in sp.items())
+    worth = ", ".join(
+        f"{name.replace('_', ' ')} {c['mean']:.4f} ({c['gain_vs_released']['mean']:+.4f} "
+        f"[{c['gain_vs_released']['ci_low']:+.4f}, {c['gain_vs_released']['ci_high']:+.4f}])"
+        for name, c in chosen.items()
+        if name != "evaluator_with_rules"
+    )
+    released = chosen["evaluator_with_rules"]["mean"]
+    return [
+        f"{head}; each judge's Spearman with the true utility there: {ranks}.",
+        f"True utility of the list chosen by the released judge (evaluator with rules): {released:.4f}; "
+        f"chosen otherwise, paired against it: {worth}.",
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from dualrerank.data.targets import item_reward
 from dualrerank.evaluation import diagnostics, plots
 from dualrerank.evaluation.correlation import evaluator_correlation
 from dualrerank.evaluation.gate import candidate_name, quality_gate
+from dualrerank.evaluation.judge_audit import candidate_lists, judge_audit
 from dualrerank.evaluation.latency import slice_requests, time_policies
 from dualrerank.evaluation.policies import Policy, generative, run_policy, score_and_sort, upstream
 from dualrerank.evaluation.report import console_table, gate_lines, reading, write_markdown
@@ -143,6 +145,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         "best_of_n_by_generator": best_of_n_by_generator(params, paths, ev, rows, utilities),
         "diagnostics": _diagnostics(nets, ev, cfg),
         "evaluator_correlation": evaluator_correlation(ev, cfg.correlation_pages, cfg.seed),
+        "judge_audit": released_judge_audit(params, paths, ev, rows),
         "n_test_requests": len(ev.tensors["pad_mask"]),
     }
     report = finite_or_null(report)  # type: ignore[assignment]
@@ -160,9 +163,7 @@ def best_of_n_by_generator(
     file records, paired against the released candidate's: does fine-tuning help the *served* policy, or
     only the greedy list? Empty without a judge or a Best-of-N candidate."""
     cfg = params.evaluate
-    n = cfg.gate.candidate_n_samples
-    candidate = candidate_name(rows, n)
-    judge = ev.judges.get("evaluator") if ev.judges else None
+    n, candidate, judge = _released(params, ev, rows)
     if candidate is None or judge is None:
         return {}
     out: dict[str, dict] = {}
@@ -181,6 +182,46 @@ def best_of_n_by_generator(
         if u is not None and candidate in utilities:
             out[name][f"true_utility_gain_vs_{candidate}"] = metrics.paired_difference(u, utilities[candidate])
     return out
+
+
+def released_judge_audit(params: Params, paths: Paths, ev: EvalSet, rows: dict[str, dict]) -> dict:
+    """``judge_audit`` of the released judge (with its generator's rules) on the released generator's Best-of-N
+    candidate lists for the test requests; empty without a judge or a Best-of-N candidate."""
+    n, candidate, judge = _released(params, ev, rows)
+    if candidate is None or judge is None:
+        return {}
+    name = candidate.removesuffix(f"_bon{n}")
+    file = dict((policy, f) for f, policy in NAR_MODELS)[name]
+    return {"generator": name, **audit_student(params, ev, paths.model(file), judge)}
+
+
+def audit_student(params: Params, ev: EvalSet, generator: Path, judge: Judge) -> dict:
+    """``judge_audit`` of ``judge`` (with the prior rules the generator's file records) on the lists the released
+    Best-of-N draws from the student in ``generator`` (its size, the serving temperature, the evaluation seed)."""
+    cfg = params.evaluate
+    student, record = load_as(generator, NARStudent)
+    n = cfg.gate.candidate_n_samples
+    lists = candidate_lists(student, ev.tensors, n, cfg.bon_temperature, cfg.seed, cfg.batch_size)
+    return judge_audit(ev, lists, judge_with_rules(judge, record["meta"]))
+
+
+def audit_files(
+    params: Params, paths: Paths, generator: Path, evaluator: Path, split: str = "val", n_requests: int | None = None
+) -> dict:
+    """``dualrerank audit-judge``: the audit of any evaluator file over any student file, on the first ``n_requests``
+    of a split. Validation by default: design experiments compare evaluators without looking at the test split."""
+    slates = Slates.load(paths.split(split))
+    if n_requests is not None:
+        slates = slates.subset(slice(0, n_requests))
+    ev = build_eval_set(params, paths, SlateMeta.load(paths.meta), slates)
+    audit = audit_student(params, ev, generator, Judge.from_file(evaluator))
+    return {"split": split, "generator": str(generator), "evaluator": str(evaluator), **audit}
+
+
+def _released(params: Params, ev: EvalSet, rows: dict[str, dict]) -> tuple[int, str | None, Judge | None]:
+    """The released Best-of-N size, the candidate policy's name (None if not evaluated) and the bare judge."""
+    n = params.evaluate.gate.candidate_n_samples
+    return n, candidate_name(rows, n), (ev.judges.get("evaluator") if ev.judges else None)
 
 
 def paired_gains(utilities: dict[str, np.ndarray], rows: dict[str, dict], baseline: str = "score_and_sort") -> None:

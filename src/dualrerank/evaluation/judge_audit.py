@@ -60,8 +60,8 @@ def judge_audit(ev: EvalSet, lists: Tensor, judge: Judge) -> dict:
     bare = dataclasses.replace(judge, rules=None)
     scores = {"evaluator_with_rules": batched_scores(judge, ev.tensors, lists)}
     scores["evaluator"] = batched_scores(bare, ev.tensors, lists)
-    if judge.rules is not None:
-        scores["rules"] = scores["evaluator_with_rules"] - scores["evaluator"]
+    if judge.rules is not None:  # scored on their own, so that their ties stay exact ties
+        scores["rules"] = batched_scores(judge.rules, ev.tensors, lists)
     heldout = (ev.judges or {}).get("heldout_evaluator")
     if heldout is not None:
         scores["heldout_evaluator"] = batched_scores(dataclasses.replace(heldout, rules=None), ev.tensors, lists)

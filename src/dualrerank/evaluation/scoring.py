@@ -11,7 +11,7 @@ from torch import Tensor
 
 from dualrerank import metrics
 from dualrerank.models.components import SlateInputs
-from dualrerank.serving.reranker import Judge
+from dualrerank.serving.reranker import Judge, RuleScorer
 from dualrerank.world.logs import WORLD_RESPONSES
 from dualrerank.world.requests import RequestSet
 from dualrerank.world.simulator import World
@@ -31,12 +31,16 @@ class EvalSet:
     relevance: np.ndarray | None = None  # [R, N] graded labels (LETOR data): ground truth, evaluation only
 
 
-def batched_scores(judge: Judge, tensors: dict[str, Tensor], pages: Tensor, batch: int = 256) -> np.ndarray:
-    """``[R, G]`` judge scores of ``pages [R, G, K]``."""
+def batched_scores(
+    judge: Judge | RuleScorer, tensors: dict[str, Tensor], pages: Tensor, batch: int = 256
+) -> np.ndarray:
+    """``[R, G]`` scores of ``pages [R, G, K]`` by a judge, or by any ``(inputs, pages) -> [B, G]`` scorer."""
+    score = judge.score if isinstance(judge, Judge) else judge
     out = []
     for s in range(0, len(pages), batch):
         x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in tensors.items()})
-        out.append(judge.score(x, pages[s : s + batch]))
+        with torch.inference_mode():
+            out.append(score(x, pages[s : s + batch]))
     return torch.cat(out).numpy()
 
 

@@ -103,7 +103,14 @@ def _audit_judge(args: argparse.Namespace) -> int:
         if not path.exists():
             print(f"error: no model file {path}; run the pipeline first (make run)", file=sys.stderr)
             return 2
-    result = audit_files(load_params(root / "params.yaml"), paths, generator, evaluator, args.split, args.requests)
+    if args.requests is not None and args.requests < 1:
+        print(f"error: --requests must be at least 1, got {args.requests}", file=sys.stderr)
+        return 2
+    try:
+        result = audit_files(load_params(root / "params.yaml"), paths, generator, evaluator, args.split, args.requests)
+    except (TypeError, ValueError) as exc:  # a model file of the wrong kind, or not a model file
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     text = json.dumps(result, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n")

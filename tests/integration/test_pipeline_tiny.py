@@ -74,4 +74,8 @@ def test_every_stage_runs_on_a_tiny_world(tiny_root):
     val = json.loads(out.read_text())
     assert val["split"] == "val" and val["n_requests"] == 20 and val["n_lists"] == report_n
     assert val["selected_true_utility"]["truth"]["gain_vs_released"]["mean"] >= 0.0
-    assert main(["--root", str(tiny_root), "audit-judge", "--evaluator", str(tiny_root / "missing.ckpt")]) == 2
+    for bad in (["--evaluator", str(tiny_root / "missing.ckpt")], ["--requests", "0"]):
+        assert main(["--root", str(tiny_root), "audit-judge", *bad]) == 2, bad
+    teacher = str(tiny_root / "data/models/teacher.ckpt")
+    for bad in (["--generator", teacher], ["--evaluator", teacher]):  # a model file of the wrong kind
+        assert main(["--root", str(tiny_root), "audit-judge", *bad]) == 2, bad

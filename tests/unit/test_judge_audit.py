@@ -11,6 +11,7 @@ from dualrerank.models.components import SlateInputs
 from dualrerank.models.encoder import SetEncoder
 from dualrerank.models.student import NARStudent
 from dualrerank.sampling import masked_sequential_argmax
+from dualrerank.serving.reranker import Reranker
 
 
 def test_select_takes_each_rows_best_scored_value_and_breaks_ties_toward_the_earlier_list():
@@ -36,7 +37,7 @@ def test_candidate_lists_start_with_the_greedy_list_and_are_distinct_valid_items
     rank = torch.arange(1, N + 1.0).expand(B, N)
     x = SlateInputs(torch.randn(B, N, F), torch.randn(B, C), torch.randn(B, N), rank, pad)
     tensors = dict(zip(SlateInputs._fields, x))
-    lists = candidate_lists(net, tensors, n=6, temperature=1.0, seed=3, batch=2)  # batches of 2: 3 batches
+    lists = candidate_lists(Reranker(net, seed=3), tensors, n=6, batch=2)  # batches of 2: 3 batches
     assert lists.shape == (B, 6, K)
     with torch.inference_mode():
         assert torch.equal(lists[:, 0], masked_sequential_argmax(net.eval()(x), pad))
@@ -44,5 +45,5 @@ def test_candidate_lists_start_with_the_greedy_list_and_are_distinct_valid_items
         for g in range(6):
             row = lists[b, g].tolist()
             assert len(set(row)) == K and not pad[b, row].any()
-    assert torch.equal(lists, candidate_lists(net, tensors, n=6, temperature=1.0, seed=3, batch=2))  # seeded
-    assert not torch.equal(lists, candidate_lists(net, tensors, n=6, temperature=1.0, seed=4, batch=2))
+    assert torch.equal(lists, candidate_lists(Reranker(net, seed=3), tensors, n=6, batch=2))  # seeded
+    assert not torch.equal(lists, candidate_lists(Reranker(net, seed=4), tensors, n=6, batch=2))

@@ -27,21 +27,17 @@ from torch import Tensor
 from dualrerank import metrics
 from dualrerank.evaluation.scoring import EvalSet, batched_scores, response_utilities
 from dualrerank.models.components import SlateInputs
-from dualrerank.models.student import NARStudent
-from dualrerank.sampling import gumbel_max_pages
-from dualrerank.serving.reranker import Judge
+from dualrerank.serving.reranker import Judge, Reranker
 
 
 @torch.inference_mode()
-def candidate_lists(
-    student: NARStudent, tensors: dict[str, Tensor], n: int, temperature: float, seed: int, batch: int = 256
-) -> Tensor:
-    """``[R, n, K]`` lists Best-of-``n`` chooses from: the greedy list, then ``n - 1`` Gumbel-Max draws."""
-    rng = torch.Generator().manual_seed(seed)
+def candidate_lists(reranker: Reranker, tensors: dict[str, Tensor], n: int, batch: int = 256) -> Tensor:
+    """``[R, n, K]`` the lists ``reranker``'s Best-of-``n`` chooses from (``Reranker.draw``), batch by batch as
+    ``run_policy`` feeds it, so the same seed gives the same lists."""
     out = []
     for s in range(0, len(tensors["pad_mask"]), batch):
         x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in tensors.items()})
-        out.append(gumbel_max_pages(student.eval()(x), x.pad_mask, n, temperature, True, rng))
+        out.append(reranker.draw(reranker.generator(x), x.pad_mask, n))
     return torch.cat(out)
 
 

@@ -123,14 +123,17 @@ class Reranker:
             return RerankResult(masked_sequential_argmax(logits, x.pad_mask), nan, n_samples=counts.clamp(max=1))
         if self.judge is None:
             raise ValueError("Best-of-N needs a judge (evaluator)")
-        lists = gumbel_max_pages(
-            logits, x.pad_mask, G, temperature=self.temperature, include_greedy=True, generator=self.rng
-        )
+        lists = self.draw(logits, x.pad_mask, G)
         scores, slots = self.judge.score_parts(x, lists)  # [B, G], [B, G, K]: one batched evaluator pass
         eligible = torch.arange(G, device=counts.device) < counts[:, None]
         best = scores.masked_fill(~eligible, float("-inf")).argmax(dim=1)
         rows = torch.arange(B)
         return RerankResult(lists[rows, best], scores[rows, best], scores[:, 0], slots[rows, best], counts)
+
+    def draw(self, logits: Tensor, pad_mask: Tensor, n: int) -> Tensor:
+        """``[B, n, K]`` the lists Best-of-``n`` chooses among, from NAR ``logits [B, K, N]``: the greedy list, then
+        ``n - 1`` Gumbel-Max draws at the serving temperature from this reranker's seeded stream."""
+        return gumbel_max_pages(logits, pad_mask, n, self.temperature, include_greedy=True, generator=self.rng)
 
     @classmethod
     def from_files(cls, generator: Path, evaluator: Path | None = None, **kwargs: object) -> Reranker:

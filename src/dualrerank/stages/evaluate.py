@@ -201,7 +201,8 @@ def audit_student(params: Params, ev: EvalSet, generator: Path, judge: Judge) ->
     cfg = params.evaluate
     student, record = load_as(generator, NARStudent)
     n = cfg.gate.candidate_n_samples
-    lists = candidate_lists(student, ev.tensors, n, cfg.bon_temperature, cfg.seed, cfg.batch_size)
+    reranker = Reranker(student, temperature=cfg.bon_temperature, seed=cfg.seed)
+    lists = candidate_lists(reranker, ev.tensors, n, cfg.batch_size)
     return judge_audit(ev, lists, judge_with_rules(judge, record["meta"]))
 
 

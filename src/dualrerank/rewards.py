@@ -28,14 +28,13 @@ import torch
 from torch import Tensor
 
 from dualrerank.data.schema import PAD_INDEX
+from dualrerank.models.components import SlateInputs, same_identity
 
 if TYPE_CHECKING:  # only for annotations: rewards stay a torch-only module
-    from dualrerank.config.data import RewardWeights
-    from dualrerank.models.components import SlateInputs
+    from dualrerank.config.data import RewardWeights, RuleConfig
 
 PRIOR_RULES = ("dup_author", "dup_category", "below_floor")
 POSTERIOR_RULES = ("kept_positive",)
-_SAME = 1e-6  # identity features equal within this (exact one-hot / exact author embedding)
 
 
 def _gather(values: Tensor, pages: Tensor) -> Tensor:
@@ -66,7 +65,7 @@ def duplicates_in_viewport(identity: Tensor, pages: Tensor, viewport: int) -> Te
     """
     top = pages[..., :viewport]  # [B, G, V]
     ident = _gather(identity, top)  # [B, G, V, F]
-    same = (ident[..., :, None, :] - ident[..., None, :, :]).abs().amax(-1) < _SAME  # [B, G, V, V]
+    same = same_identity(ident)  # [B, G, V, V]
     filled = top != PAD_INDEX
     V = top.shape[-1]
     earlier = torch.ones(V, V, dtype=torch.bool, device=pages.device).tril(-1)  # [k, j]: j < k
@@ -150,6 +149,18 @@ class RewardSpec:
         return cls(**kwargs)
 
 
+def identity_columns(item_features: Sequence[str], prefix: str | None) -> tuple[int, ...]:
+    """Indices of the item features named ``prefix*`` (an exact identity: author, category); none for ``None``."""
+    return () if prefix is None else tuple(i for i, n in enumerate(item_features) if n.startswith(prefix))
+
+
+def identity_groups(item_features: Sequence[str], rules: RuleConfig) -> list[list[int]]:
+    """The column groups of the identities the rules name (author, category) that the data have: the pair
+    features of the evaluator and the AR teacher."""
+    found = (identity_columns(item_features, p) for p in (rules.author_prefix, rules.category_prefix))
+    return [list(c) for c in found if c]
+
+
 def build_reward_spec(
     reward: RewardWeights,
     item_features: Sequence[str],
@@ -175,7 +186,7 @@ def build_reward_spec(
     rules, off = reward.rules, []
 
     def columns(prefix: str | None, rule: str) -> tuple[int, ...]:
-        found = () if prefix is None else tuple(i for i, n in enumerate(item_features) if n.startswith(prefix))
+        found = identity_columns(item_features, prefix)
         if not found and weights.get(rule, 0.0) != 0.0:  # the data have no such identity: the rule is off
             weights[rule] = 0.0
             off.append(rule)

@@ -26,10 +26,22 @@ EVAL_HP = dict(
 )
 
 
+IDENTITY_GROUPS = [[0, 1], [2]]  # columns 0-1: an "author" embedding, column 2: a "category" code
+GEN_VARIANTS = {
+    "teacher": ("teacher", GEN_HP),
+    "teacher_identity": ("teacher", {**GEN_HP, "identity_groups": IDENTITY_GROUPS}),
+    "student": ("student", GEN_HP),
+}
+
+
 def inputs(seed: int = 0, n: int = N) -> SlateInputs:
+    """Random requests in which candidates 1 and 3 share candidate 0's "author", 4 shares 2's "category"."""
     g = torch.Generator().manual_seed(seed)
+    features = torch.randn(B, n, F, generator=g)
+    features[:, [1, 3], :2] = features[:, :1, :2]
+    features[:, 4, 2] = features[:, 2, 2]
     return SlateInputs(
-        torch.randn(B, n, F, generator=g),
+        features,
         torch.randn(B, C, generator=g),
         torch.randn(B, n, generator=g),
         torch.arange(1, n + 1).float().repeat(B, 1),
@@ -49,10 +61,16 @@ def pad(x: SlateInputs, extra: int) -> SlateInputs:
     )
 
 
-@pytest.fixture(params=["teacher", "student"])
+@pytest.fixture(params=list(GEN_VARIANTS))
 def generator(request):
     torch.manual_seed(0)
-    return build_model(request.param, GEN_HP).eval()
+    kind, hp = GEN_VARIANTS[request.param]
+    net = build_model(kind, hp).eval()
+    if kind == "teacher":
+        with torch.no_grad():  # a trained-looking identity bias, not the zero init
+            net.identity_weight.normal_()
+    net.test_kind, net.test_hp = kind, hp
+    return net
 
 
 def logits_of(net, x, target=None):
@@ -78,9 +96,12 @@ def test_encoder_is_permutation_equivariant(generator):
     torch.testing.assert_close(tp, t[:, perm], atol=1e-5, rtol=1e-5)
 
 
-def test_teacher_greedy_follows_its_own_argmax_and_beam_one_is_greedy():
+@pytest.mark.parametrize("variant", ["teacher", "teacher_identity"])
+def test_teacher_greedy_follows_its_own_argmax_and_beam_one_is_greedy(variant):
     torch.manual_seed(1)
-    teacher = build_model("teacher", GEN_HP).eval()
+    teacher = build_model("teacher", GEN_VARIANTS[variant][1]).eval()
+    with torch.no_grad():
+        teacher.identity_weight.normal_(std=3.0)  # strong enough to change the decoded lists
     x = inputs(2)
     greedy = teacher.greedy(x)
     assert greedy.shape == (B, K) and all(len(set(row.tolist())) == K for row in greedy)
@@ -91,6 +112,35 @@ def test_teacher_greedy_follows_its_own_argmax_and_beam_one_is_greedy():
     logp = lambda lists: torch.log_softmax(teacher(x, lists), -1)  # noqa: E731
     assert all(len(set(row.tolist())) == K for row in wide)
     assert wide.shape == (B, K) and torch.isfinite(logp(wide)).all()
+
+
+def test_teacher_identity_bias_matches_a_loop_over_earlier_slots():
+    """Step t adds sum_{s<t} W[t, s, g] to each candidate sharing identity g with the item on slot s; padded
+    prefix entries add nothing."""
+    torch.manual_seed(0)
+    teacher = build_model("teacher", GEN_VARIANTS["teacher_identity"][1]).eval()
+    with torch.no_grad():
+        teacher.identity_weight.normal_()
+    x = inputs()
+    prefix = torch.tensor([[1, 4, 0], [2, 0, -1], [3, 5, 6]])
+    same = teacher.encode(x)[3]  # [B, groups, N, N]
+    got = teacher.identity_bias(same, prefix)
+    want = torch.zeros(B, prefix.shape[1] + 1, N)
+    for b in range(B):
+        for t in range(prefix.shape[1] + 1):
+            for s in range(t):
+                item = int(prefix[b, s])
+                if item < 0:
+                    continue
+                for gi, cols in enumerate(IDENTITY_GROUPS):
+                    for i in range(N):
+                        if torch.equal(x.item_features[b, i, cols], x.item_features[b, item, cols]):
+                            want[b, t, i] += teacher.identity_weight[t, s, gi]
+    torch.testing.assert_close(got, want)
+    assert want[0, 1, 3] != 0 and want[0, 1, 5] == 0  # slot 0 holds item 1: item 3 shares its author, 5 nothing
+    # a teacher without identity groups adds nothing
+    plain = build_model("teacher", GEN_HP).eval()
+    assert plain.identity_bias(plain.encode(x)[3], prefix).abs().sum() == 0
 
 
 def test_decoders_leave_empty_slots_when_fewer_candidates_than_slots(generator):
@@ -131,10 +181,51 @@ def test_evaluator_scores_each_list_alone_whichever_way_the_per_item_pathway_run
         torch.testing.assert_close(together_item[:, g][filled], alone_item[:, 0][filled])
         torch.testing.assert_close(together_page[:, g], alone_page[:, 0])
 
+def test_evaluator_pair_terms_count_identity_matches_among_filled_slots():
+    """With every weight zero but the identity inputs, slot i's pair output is gelu(w) times the number of other
+    filled slots sharing its identity: empty slots and the slot itself never count."""
+    from dualrerank.models.evaluator import PairInteractions
+
+    pairs = PairInteractions(IDENTITY_GROUPS, d_model=16, page_len=K)
+    with torch.no_grad():
+        for p in pairs.parameters():
+            p.zero_()
+        pairs.pair_in.weight[0, 0] = 1.0  # hidden unit 0 <- same "author"
+        pairs.pair_in.weight[1, 1] = 2.0  # hidden unit 1 <- same "category"
+        pairs.out.weight[0, 0] = pairs.out.weight[1, 1] = 1.0
+    x = inputs()
+    pages = torch.tensor([[0, 1, 3, -1], [0, 2, 4, 1]])  # page 0: one author thrice (slot 3 empty)
+    raw = x.item_features[0][pages.clamp_min(0)]
+    out = pairs(raw, torch.randn(2, K, 16), pages < 0)
+    g1, g2 = torch.nn.functional.gelu(torch.tensor(1.0)), torch.nn.functional.gelu(torch.tensor(2.0))
+    torch.testing.assert_close(out[0, :, 0], torch.tensor([2 * g1, 2 * g1, 2 * g1, 0.0]))
+    torch.testing.assert_close(out[1, :, 0], torch.tensor([g1, 0.0, 0.0, g1]))  # items 0 and 1 share the author
+    torch.testing.assert_close(out[1, :, 1], torch.tensor([0.0, g2, g2, 0.0]))  # items 2 and 4: the category
+    assert torch.all(out[..., 2:] == 0)
+
+
+def test_pairwise_evaluator_scores_lists_alone_and_reloads(tmp_path):
+    torch.manual_seed(0)
+    hp = {**EVAL_HP, "residual": True, "pairwise": True, "identity_groups": IDENTITY_GROUPS}
+    ev = build_model("evaluator", hp).eval()
+    with torch.no_grad():
+        ev.pairs.slot_pair.normal_()
+    x = inputs()
+    pages = torch.tensor([[[0, 1, 3, -1], [0, 2, 4, 1], [6, 5, 4, 3]]] * B)
+    item, page = ev(x, pages)
+    for g in range(3):
+        alone_item, alone_page = ev(x, pages[:, g : g + 1])
+        torch.testing.assert_close(item[:, g][pages[:, g] >= 0], alone_item[:, 0][pages[:, g] >= 0])
+        torch.testing.assert_close(page[:, g], alone_page[:, 0])
+    save_model(tmp_path / "e.ckpt", "evaluator", hp, ev)
+    back, _ = load_model(tmp_path / "e.ckpt")
+    torch.testing.assert_close(back(x, pages)[0], item)
+
+
 def test_model_files_reload_with_weights_only_and_identical_outputs(tmp_path, generator):
     x = inputs()
-    kind = "teacher" if hasattr(generator, "greedy") else "student"
-    save_model(tmp_path / "m.ckpt", kind, GEN_HP, generator, {"note": "test"})
+    kind = generator.test_kind
+    save_model(tmp_path / "m.ckpt", kind, generator.test_hp, generator, {"note": "test"})
     back, record = load_model(tmp_path / "m.ckpt")
     assert record["kind"] == kind and record["meta"] == {"note": "test"}
     torch.testing.assert_close(logits_of(back, x), logits_of(generator, x))

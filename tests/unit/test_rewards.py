@@ -137,3 +137,13 @@ def test_drift_factor_ramps_like_the_world_drift():
     pos = torch.tensor([0.0, 0.4, 0.45, 0.5, 0.9])
     assert_close(drift_factor(pos, 5.0, 0.4, 0.1), torch.tensor([1.0, 1.0, 3.0, 5.0, 5.0]))
     assert_close(drift_factor(pos, 5.0, 0.4, 0.0), torch.tensor([1.0, 5.0, 5.0, 5.0, 5.0]))
+
+
+def test_identity_groups_follow_the_rule_prefixes_and_skip_missing_identities():
+    from dualrerank.config.data import RuleConfig
+    from dualrerank.rewards import identity_groups
+
+    names = ["feat_author_0", "feat_cat_0", "feat_author_1", "feat_cat_1", "feat_quality"]
+    assert identity_groups(names, RuleConfig()) == [[0, 2], [1, 3]]
+    assert identity_groups(names, RuleConfig(author_prefix=None)) == [[1, 3]]
+    assert identity_groups(["feat_quality"], RuleConfig()) == []

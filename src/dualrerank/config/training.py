@@ -65,6 +65,7 @@ class TeacherConfig:
     lambda_bpr: float = 0.5
     bpr_negatives: Literal["available", "below"] = "available"
     beam_width: int = 4
+    identity_bias: bool = False  # learned bias for repeating an earlier slot's author / category (data.reward.rules)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class DistillConfig:
 class EvaluatorNetConfig:
     arch: Literal["transformer", "bilstm"] = "transformer"
     residual: bool = False  # per-item pathway + slot bias added to the sequence model's per-slot output
+    pairwise: bool = False  # explicit pair terms: same author / category (data.reward.rules), learned similarity
     d_model: int = 64
     n_heads: int = 4
     n_layers: int = 2

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 N_EXTRA_ITEM_INPUTS = 2  # upstream score and log upstream rank are appended to the item features
+SAME_IDENTITY = 1e-6  # identity features (one-hot category, exact author embedding) equal within this
 
 
 class SlateInputs(NamedTuple):
@@ -107,3 +108,8 @@ def gather_items(tokens: Tensor, pages: Tensor) -> Tensor:
     idx = pages.clamp(min=0).reshape(B, G * K, 1).expand(-1, -1, D)
     out = tokens.gather(1, idx).reshape(B, G, K, D)
     return out.masked_fill((pages < 0)[..., None], 0.0)
+
+
+def same_identity(identity: Tensor) -> Tensor:
+    """``identity [..., K, F]`` -> ``[..., K, K]`` bool: slots ``i`` and ``j`` hold equal identity vectors."""
+    return (identity[..., :, None, :] - identity[..., None, :, :]).abs().amax(-1) < SAME_IDENTITY

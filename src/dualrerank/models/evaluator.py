@@ -13,7 +13,39 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor, nn
 
-from dualrerank.models.components import FeatureInput, SlateInputs, gather_items, transformer_layers
+from dualrerank.models.components import FeatureInput, SlateInputs, gather_items, same_identity, transformer_layers
+
+
+class PairInteractions(nn.Module):
+    """Explicit pairwise terms between the items of a page: ``[BG, K, D]``, each slot's sum over the others.
+
+    For every ordered pair of filled slots ``(i, j)``, ``i != j``, a small network reads the pair's features:
+    one exact-identity match per configured group of item-feature columns (e.g. same author, same category),
+    a learned similarity ``u_i * u_j`` of low-rank projections of the two item tokens, and a learned embedding
+    of the slot pair (same screen, same row, adjacent...). Slot ``i`` receives ``W sum_j GELU(z_ij)``.
+
+    Why: the cost of showing similar items together is a sum of pair terms; a sequence model has to discover
+    "these two are the same author" from attention over a few thousand logged pages and, measured, does not
+    (docs/judge.md). Given the pair features, it is a few weights.
+    """
+
+    def __init__(self, identity_groups: list[list[int]], d_model: int, page_len: int, rank: int = 8, hidden: int = 32):
+        super().__init__()
+        self.identity_groups = [list(g) for g in identity_groups]
+        self.proj = nn.Linear(d_model, rank)
+        self.pair_in = nn.Linear(len(self.identity_groups) + rank, hidden)
+        self.slot_pair = nn.Parameter(torch.zeros(page_len, page_len, hidden))
+        self.out = nn.Linear(hidden, d_model)
+
+    def forward(self, raw: Tensor, tokens: Tensor, empty: Tensor) -> Tensor:
+        """``raw [BG, K, F]`` raw item features, ``tokens [BG, K, D]``, ``empty [BG, K]`` -> ``[BG, K, D]``."""
+        K = raw.shape[1]
+        u = self.proj(tokens)  # [BG, K, r]
+        feats = [same_identity(raw[..., g]).to(u.dtype)[..., None] for g in self.identity_groups]
+        z = self.pair_in(torch.cat([*feats, u[:, :, None, :] * u[:, None, :, :]], dim=-1)) + self.slot_pair[:K, :K]
+        other = ~torch.eye(K, dtype=torch.bool, device=raw.device)
+        pair = other & ~empty[:, :, None] & ~empty[:, None, :]  # [BG, K, K]
+        return self.out((nnf.gelu(z) * pair[..., None]).sum(2))
 
 
 class ListEvaluator(nn.Module):
@@ -41,6 +73,8 @@ class ListEvaluator(nn.Module):
         arch: str = "transformer",
         dropout: float = 0.1,
         residual: bool = False,
+        pairwise: bool = False,
+        identity_groups: list[list[int]] | None = None,
     ) -> None:
         super().__init__()
         if arch not in ("transformer", "bilstm"):
@@ -59,6 +93,8 @@ class ListEvaluator(nn.Module):
             self.body = nn.LSTM(d_model, d_model // 2, num_layers=n_layers, batch_first=True, bidirectional=True)
             self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
         self.norm = nn.LayerNorm(d_model)
+        # Optional pairwise pathway (PairInteractions), added to the sequence model's per-slot states.
+        self.pairs = PairInteractions(identity_groups or [], d_model, page_len) if pairwise else None
         self.item_head = nn.Linear(d_model, max(len(item_kinds), 1))
         # Optional per-item pathway: each slot's output = the item alone + a per-slot bias + the sequence
         # model's correction, so main effects are easy and the sequence model spends capacity on interactions.
@@ -83,6 +119,9 @@ class ListEvaluator(nn.Module):
         else:
             h, _ = self.body(h)
             h = h + self.attn(h, h, h, key_padding_mask=empty, need_weights=False)[0]
+        if self.pairs is not None:
+            raw = gather_items(x.item_features, pages).reshape(B * G, K, -1)
+            h = h + self.pairs(raw, items.reshape(B * G, K, -1), empty)
         h = self.norm(h).masked_fill(empty[..., None], 0.0)  # [B*G, K, D]
         n_real = (~empty).sum(1, keepdim=True).clamp(min=1)
         pooled = torch.cat([h.sum(1) / n_real, h.max(1).values], dim=-1)

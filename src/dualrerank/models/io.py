@@ -35,8 +35,10 @@ def build_model(kind: str, hp: dict[str, Any]) -> nn.Module:
             hp["enc_layers"],
             hp["dropout"],
         )
-        cls = ARTeacher if kind == "teacher" else NARStudent
-        return cls(encoder, hp["d_model"], hp["n_heads"], hp["dec_layers"], hp["page_len"], hp["dropout"])
+        args = (encoder, hp["d_model"], hp["n_heads"], hp["dec_layers"], hp["page_len"], hp["dropout"])
+        if kind == "teacher":
+            return ARTeacher(*args, identity_groups=hp.get("identity_groups"))
+        return NARStudent(*args)
     if kind == "evaluator":
         return ListEvaluator(**hp)
     if kind == "pointwise":

@@ -4,6 +4,12 @@ Step ``t`` reads BOS and the items chosen so far (causal self-attention), attend
 representations ``T`` (cross-attention) and scores every candidate with a pointer
 ``s_t(i) = <W_q h_t, W_k T_i> / sqrt(D)``. Logits are returned unmasked; masking of padded and
 already-chosen items is the policy's job (``dualrerank.sampling``), so training and decoding share it.
+
+Optional identity bias [ours]: with ``identity_groups`` (groups of item-feature columns that are an exact
+identity, e.g. author, category), step ``t`` adds ``sum_g sum_{s<t} W[t, s, g] * same_g(chosen_s, i)`` to
+candidate ``i``'s score: a learned bonus or penalty for repeating, on slot ``t``, the author or category of the
+item on slot ``s``. It is the dependency a pointwise ranker cannot express and attention over a 4-d author
+embedding learns poorly from a few thousand target lists (docs/targets.md).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from dualrerank.data.schema import PAD_INDEX
-from dualrerank.models.components import SlateInputs, gather_items, transformer_layers
+from dualrerank.models.components import SlateInputs, gather_items, same_identity, transformer_layers
 from dualrerank.models.encoder import SetEncoder
 
 
@@ -29,9 +35,13 @@ class ARTeacher(nn.Module):
         n_layers: int = 2,
         page_len: int = 10,
         dropout: float = 0.1,
+        identity_groups: list[list[int]] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
+        self.identity_groups = [list(g) for g in identity_groups or []]
+        # [K, K, groups]: weight of "candidate repeats slot s's identity" at step t (only s < t is read)
+        self.identity_weight = nn.Parameter(torch.zeros(page_len, page_len, len(self.identity_groups)))
         self.page_len = page_len
         self.bos = nn.Parameter(torch.randn(d_model) * 0.02)
         self.pos = nn.Embedding(page_len, d_model)
@@ -41,21 +51,37 @@ class ARTeacher(nn.Module):
         self.w_k = nn.Linear(d_model, d_model)
         self.register_buffer("causal", torch.triu(torch.full((page_len, page_len), float("-inf")), 1))
 
-    def encode(self, x: SlateInputs) -> tuple[Tensor, Tensor, Tensor]:
-        """``(T [B, N, D], u [B, D], keys [B, N, D])``: computed once per request, reused by every step."""
+    def encode(self, x: SlateInputs) -> tuple[Tensor, ...]:
+        """``(T [B, N, D], u [B, D], keys [B, N, D], same [B, groups, N, N])``: computed once per request,
+        reused by every step; ``same[b, g, i, j]`` says candidates ``i`` and ``j`` share identity ``g``."""
         t, u = self.encoder(x)
-        return t, u, self.w_k(t)
+        same = [same_identity(x.item_features[..., g]) for g in self.identity_groups]
+        B, N = x.pad_mask.shape
+        same_t = torch.stack(same, 1).to(t.dtype) if same else t.new_zeros(B, 0, N, N)
+        return t, u, self.w_k(t), same_t
 
-    def step_logits(self, memory: tuple[Tensor, Tensor, Tensor], pad_mask: Tensor, prefix: Tensor) -> Tensor:
+    def identity_bias(self, same: Tensor, prefix: Tensor) -> Tensor:
+        """``[B, L + 1, N]``: at step ``t``, ``sum_g sum_{s<t} W[t, s, g] * same_g(prefix_s, i)`` per candidate."""
+        B, G, N, _ = same.shape
+        L = prefix.shape[1]
+        if G == 0 or L == 0:
+            return same.new_zeros(B, L + 1, N)
+        rows = prefix.clamp_min(0)[:, None, :, None].expand(B, G, L, N)
+        chosen = same.gather(2, rows) * (prefix >= 0)[:, None, :, None].to(same.dtype)  # [B, G, L(s), N]
+        earlier = torch.ones(L + 1, L, dtype=torch.bool, device=same.device).tril(-1)  # [t, s]: s < t
+        w = self.identity_weight[: L + 1, :L] * earlier[..., None]  # [L + 1, L, G]
+        return torch.einsum("tsg,bgsn->btn", w, chosen)
+
+    def step_logits(self, memory: tuple[Tensor, ...], pad_mask: Tensor, prefix: Tensor) -> Tensor:
         """Pointer logits ``[B, L + 1, N]`` for positions ``0..L`` given ``prefix [B, L]`` (teacher forcing)."""
-        t, u, keys = memory
+        t, u, keys, same = memory
         B, L = prefix.shape
         chosen = gather_items(t, prefix[:, None, :])[:, 0]  # [B, L, D]
         tokens = torch.cat([self.bos.expand(B, 1, -1), chosen], dim=1)  # [B, L + 1, D]
         tokens = tokens + self.pos.weight[: L + 1] + u[:, None, :]
         h = self.decoder(tokens, t, tgt_mask=self.causal[: L + 1, : L + 1], memory_key_padding_mask=pad_mask)
         q = self.w_q(self.norm(h))
-        return torch.einsum("bld,bnd->bln", q, keys) / math.sqrt(q.shape[-1])
+        return torch.einsum("bld,bnd->bln", q, keys) / math.sqrt(q.shape[-1]) + self.identity_bias(same, prefix)
 
     def forward(self, x: SlateInputs, target: Tensor) -> Tensor:
         """Teacher-forced logits ``[B, K, N]`` along ``target [B, K]`` (position k sees ``target[:, :k]``)."""
@@ -94,8 +120,7 @@ class ARTeacher(nn.Module):
         """``[B, K]`` best list by beam search on the teacher's log-likelihood (``width`` beams)."""
         k = k or self.page_len
         B, N = x.pad_mask.shape
-        t, u, keys = self.encode(x)
-        memory = (t.repeat_interleave(width, 0), u.repeat_interleave(width, 0), keys.repeat_interleave(width, 0))
+        memory = tuple(m.repeat_interleave(width, 0) for m in self.encode(x))
         pad = x.pad_mask.repeat_interleave(width, 0)  # [B*W, N]
         prefix = torch.full((B * width, 0), PAD_INDEX, dtype=torch.long, device=pad.device)
         score = torch.zeros(B, width, device=pad.device)

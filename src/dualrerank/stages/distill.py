@@ -46,7 +46,8 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         t = supervised_tensors(data[split], meta, params, paths, split)
         t["trajectory"], t["teacher_logits"] = teacher_trajectories(teacher, t)
         tensors[split] = t
-    hp = {**record["hparams"], "dec_layers": cfg.dec_layers, "dropout": cfg.dropout}
+    hp = {k: v for k, v in record["hparams"].items() if k != "identity_groups"}  # the teacher's decoder only
+    hp.update(dec_layers=cfg.dec_layers, dropout=cfg.dropout)
     student = build_student(hp)
     if cfg.encoder == "fresh":
         fit_normalization(student.encoder.inputs, tensors["train"])

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 
 from dualrerank.config import Params
+from dualrerank.config.data import RuleConfig
 from dualrerank.config.training import EvaluatorNetConfig
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.models.io import build_evaluator
 from dualrerank.paths import Paths
+from dualrerank.rewards import identity_groups
 from dualrerank.stages.common import fingerprint, fit_normalization, load_data, save_and_log, seed_module, train
 from dualrerank.training.modules import EvaluatorLitModule
 
@@ -38,8 +40,12 @@ def target_kinds(slates: Slates) -> tuple[list[str], list[float], list[str]]:
     return item_kinds, scales, page_kinds
 
 
-def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates) -> dict[str, Any]:
+def evaluator_hparams(
+    meta: SlateMeta, net: EvaluatorNetConfig, train: Slates, rules: RuleConfig | None = None
+) -> dict[str, Any]:
+    """The evaluator's hyper-parameters; its pair terms match identities on the columns that ``rules`` names."""
     item_kinds, scales, page_kinds = target_kinds(train)
+    groups = [] if rules is None or not net.pairwise else identity_groups(meta.item_features, rules)
     return {
         "n_item_features": len(meta.item_features),
         "n_context_features": len(meta.context_features),
@@ -52,6 +58,8 @@ def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates) -
         "page_len": meta.page_len,
         "arch": net.arch,
         "residual": net.residual,
+        "pairwise": net.pairwise,
+        "identity_groups": groups,
         "dropout": net.dropout,
     }
 
@@ -67,7 +75,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     for name, net_cfg, rows in (("evaluator", cfg.main, main_rows), ("evaluator_heldout", cfg.heldout, ~main_rows)):
         seed_module(net_cfg.seed)
         part = data["train"].subset(np.flatnonzero(rows))
-        hp = evaluator_hparams(meta, net_cfg, part)
+        hp = evaluator_hparams(meta, net_cfg, part, params.data.reward.rules)
         net = build_evaluator(hp)
         tr = slate_tensors(part)
         fit_normalization(net.inputs, tr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dualrerank.config import Params
 from dualrerank.models.io import build_teacher
 from dualrerank.paths import Paths
+from dualrerank.rewards import identity_groups
 from dualrerank.stages.common import (
     fingerprint,
     fit_normalization,
@@ -25,6 +26,8 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     meta, data = load_data(paths)
     tr, va = (supervised_tensors(data[s], meta, params, paths, s) for s in ("train", "val"))
     hp = generator_hparams(meta, cfg.net)
+    if cfg.identity_bias:
+        hp["identity_groups"] = identity_groups(meta.item_features, params.data.reward.rules)
     net = build_teacher(hp)
     fit_normalization(net.encoder.inputs, tr)
     module = TeacherLitModule(net, cfg.optim.lr, cfg.optim.weight_decay, cfg.lambda_bpr, cfg.bpr_negatives)

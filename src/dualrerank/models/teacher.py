@@ -40,8 +40,11 @@ class ARTeacher(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.identity_groups = [list(g) for g in identity_groups or []]
-        # [K, K, groups]: weight of "candidate repeats slot s's identity" at step t (only s < t is read)
-        self.identity_weight = nn.Parameter(torch.zeros(page_len, page_len, len(self.identity_groups)))
+        # [K, K, groups]: weight of "candidate repeats slot s's identity" at step t (only s < t is read); absent
+        # without groups, so a teacher without the bias has the state of earlier versions and their files load
+        self.identity_weight = (
+            nn.Parameter(torch.zeros(page_len, page_len, len(self.identity_groups))) if self.identity_groups else None
+        )
         self.page_len = page_len
         self.bos = nn.Parameter(torch.randn(d_model) * 0.02)
         self.pos = nn.Embedding(page_len, d_model)
@@ -64,7 +67,7 @@ class ARTeacher(nn.Module):
         """``[B, L + 1, N]``: at step ``t``, ``sum_g sum_{s<t} W[t, s, g] * same_g(prefix_s, i)`` per candidate."""
         B, G, N, _ = same.shape
         L = prefix.shape[1]
-        if G == 0 or L == 0:
+        if self.identity_weight is None or G == 0 or L == 0:
             return same.new_zeros(B, L + 1, N)
         rows = prefix.clamp_min(0)[:, None, :, None].expand(B, G, L, N)
         chosen = same.gather(2, rows) * (prefix >= 0)[:, None, :, None].to(same.dtype)  # [B, G, L(s), N]

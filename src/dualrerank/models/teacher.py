@@ -67,7 +67,7 @@ class ARTeacher(nn.Module):
         """``[B, L + 1, N]``: at step ``t``, ``sum_g sum_{s<t} W[t, s, g] * same_g(prefix_s, i)`` per candidate."""
         B, G, N, _ = same.shape
         L = prefix.shape[1]
-        if self.identity_weight is None or G == 0 or L == 0:
+        if self.identity_weight is None or L == 0:
             return same.new_zeros(B, L + 1, N)
         rows = prefix.clamp_min(0)[:, None, :, None].expand(B, G, L, N)
         chosen = same.gather(2, rows) * (prefix >= 0)[:, None, :, None].to(same.dtype)  # [B, G, L(s), N]

@@ -40,12 +40,10 @@ def target_kinds(slates: Slates) -> tuple[list[str], list[float], list[str]]:
     return item_kinds, scales, page_kinds
 
 
-def evaluator_hparams(
-    meta: SlateMeta, net: EvaluatorNetConfig, train: Slates, rules: RuleConfig | None = None
-) -> dict[str, Any]:
+def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates, rules: RuleConfig) -> dict[str, Any]:
     """The evaluator's hyper-parameters; its pair terms match identities on the columns that ``rules`` names."""
     item_kinds, scales, page_kinds = target_kinds(train)
-    groups = [] if rules is None or not net.pairwise else identity_groups(meta.item_features, rules)
+    groups = identity_groups(meta.item_features, rules) if net.pairwise else []
     return {
         "n_item_features": len(meta.item_features),
         "n_context_features": len(meta.context_features),

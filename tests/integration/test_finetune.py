@@ -70,10 +70,21 @@ def test_finetune_reports_grid_gains_and_the_drift_comparison(finetuned):
             total = sum(part[key] for part in parts.values())
             assert total == pytest.approx(gains[name][measure]["mean"], abs=1e-5)
     drift = json.loads((finetuned / "data/reports/drift.json").read_text())
-    for method in ("ldro", "grpo"):
-        curves = drift["curves"][method]
-        assert len(curves["values"]) == 2 and len(curves["steps"]) == len(curves["mean"])
-        assert curves["steps"][0] == 0
+    assert drift["measure"] == "true_utility"  # the tiny world exists, so the verdicts are the true utility's
+    assert set(drift["measures"]) == {"true_utility", "training_reward"}
+    for measure in drift["measures"].values():
+        for method in ("ldro", "grpo"):
+            curves = measure["curves"][method]
+            assert len(curves["values"]) == 2 and len(curves["steps"]) == len(curves["mean"])
+            assert curves["steps"][0] == 0
+            # every run starts from the same distilled student: step 0 is one value across seeds and methods
+            assert curves["values"][0][0] == pytest.approx(measure["curves"]["ldro"]["values"][1][0])
+        verdict = measure["summary"]["ldro"]["final_mean"] > measure["summary"]["grpo"]["final_mean"]
+        assert measure["ldro_ends_higher"] == verdict
+    assert drift["ldro_ends_higher"] == drift["measures"]["true_utility"]["ldro_ends_higher"]
+    # the truth curve differs from the reward curve (a different judge of the same lists)
+    truth, reward = (drift["measures"][m]["curves"]["ldro"]["mean"] for m in ("true_utility", "training_reward"))
+    assert truth != pytest.approx(reward)
     png = finetuned / "data/reports/plots/ldro_vs_grpo_drift.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -115,6 +115,22 @@ def test_teacher_greedy_follows_its_own_argmax_and_beam_one_is_greedy(variant):
     assert wide.shape == (B, K) and torch.isfinite(logp(wide)).all()
 
 
+@pytest.mark.parametrize("variant", ["teacher", "teacher_identity"])
+def test_teacher_forward_group_matches_forward_on_every_list(variant):
+    """The KL reference along G sampled lists: one encoding per request gives each list's teacher-forced logits."""
+    torch.manual_seed(2)
+    teacher = build_model("teacher", GEN_VARIANTS[variant][1]).eval()
+    if teacher.identity_weight is not None:
+        with torch.no_grad():
+            teacher.identity_weight.normal_()
+    x, G = pad(inputs(), 2), 3
+    lists = torch.stack([torch.randperm(N)[:K] for _ in range(B * G)]).reshape(B, G, K)
+    got = teacher.forward_group(x, lists)
+    assert got.shape == (B, G, K, N + 2)
+    for g in range(G):
+        torch.testing.assert_close(got[:, g], teacher(x, lists[:, g]), atol=1e-5, rtol=1e-5)
+
+
 def test_teacher_identity_bias_matches_a_loop_over_earlier_slots():
     """Step t adds sum_{s<t} W[t, s, g] to each candidate sharing identity g with the item on slot s; padded
     prefix entries add nothing."""

@@ -17,7 +17,15 @@ from dualrerank.serving.reranker import Judge
 
 MEASURES = ("true_utility", "evaluator_utility", "heldout_evaluator_utility")
 TAIL = 0.2  # "final" = mean over the probes of the last 20% of the stream
-NORMALISED_REWARD = "greedy list's hybrid reward (intended weights) / the upstream list's, on fixed validation probes"
+CURVE_MEASURES = {
+    "true_utility": "greedy list's true utility / the upstream list's, on fixed validation probes (evaluation only)",
+    "training_reward": "greedy list's hybrid reward (training evaluator + rules, intended weights) / the upstream "
+    "list's, on fixed validation probes",
+}
+CURVE_LABELS = {
+    "true_utility": "normalised true utility (greedy / upstream)",
+    "training_reward": "normalised reward (greedy / upstream)",
+}
 
 
 def policy_figures(
@@ -109,26 +117,29 @@ def _diff(g: dict[str, float], a: str, b: str) -> float | None:
     return g[a] - g[b] if a in g and b in g else None
 
 
+def true_curve(
+    steps: list[int], pages: list[Tensor], upstream: Tensor, ev: EvalSet
+) -> list[tuple[int, float]] | None:
+    """The probe curve in true utility (evaluation only; None without a world): at every probe step, the mean
+    true utility of the greedy lists ``pages[i] [P, K]`` over that of the upstream lists ``upstream [P, K]``."""
+    base = true_utilities(upstream, ev)
+    if base is None:
+        return None
+    mean = float(base.mean())
+    return [(s, float(true_utilities(p, ev).mean()) / mean) for s, p in zip(steps, pages)]  # type: ignore[union-attr]
+
+
 def drift_summary(
     curves: dict[str, list[list[tuple[int, float]]]],
     drift: DriftConfig,
     n_steps: int,
     undrifted: dict[str, list[tuple[int, float]]] | None = None,
 ) -> dict[str, Any]:
-    """Per method: the normalised-reward curves of every seed, their mean and (sample) std across seeds, the
+    """One measure's curves: per method the curves of every seed, their mean and (sample) std across seeds, the
     ``final`` value (mean over the probes of the last 20% of the stream) per seed and its mean and std across
     seeds. ``undrifted``: the same method's curve on the undrifted stream (same rate, the grid's seed); its
     ``final`` minus the drifted ``final_mean`` is the ``drift_cost``, free of differences in learning rate."""
-    out: dict[str, Any] = {
-        "drift": {
-            **dataclasses.asdict(drift),
-            "start_step": drift.start * n_steps,
-            "end_step": (drift.start + drift.ramp) * n_steps,
-        },
-        "normalised_reward": NORMALISED_REWARD,
-        "curves": {},
-        "summary": {},
-    }
+    out: dict[str, Any] = {"curves": {}, "summary": {}}
     for method, runs in curves.items():
         steps = np.array([s for s, _ in runs[0]], dtype=float)
         values = np.array([[v for _, v in run] for run in runs])  # [S, P]
@@ -166,31 +177,60 @@ def drift_summary(
     return out
 
 
-def plot_drift(summary: dict[str, Any], path: Path) -> None:
-    """PNG of the normalised reward vs steps per method: mean across seeds and a ±1 std band, the undrifted run
-    dashed, the drift ramp shaded."""
+def drift_report(
+    measures: dict[str, tuple[dict[str, list[list[tuple[int, float]]]], dict[str, list[tuple[int, float]]]]],
+    drift: DriftConfig,
+    n_steps: int,
+) -> dict[str, Any]:
+    """``drift.json``: per measure (``true_utility`` where a world exists, ``training_reward`` always; each given
+    as ``(drifted curves per method, undrifted curve per method)``) the :func:`drift_summary`. The verdicts at the
+    top level (``ldro_ends_higher``, ...) are the true utility's where it exists: the training reward is what
+    the policies optimise, so a policy that exploits the evaluator looks good on it."""
+    out: dict[str, Any] = {
+        "drift": {
+            **dataclasses.asdict(drift),
+            "start_step": drift.start * n_steps,
+            "end_step": (drift.start + drift.ramp) * n_steps,
+        },
+        "measures": {},
+    }
+    for name, (curves, undrifted) in measures.items():
+        out["measures"][name] = {"definition": CURVE_MEASURES[name]} | drift_summary(curves, drift, n_steps, undrifted)
+    out["measure"] = "true_utility" if "true_utility" in measures else "training_reward"
+    verdicts = ("ldro_ends_higher", "ldro_varies_less", "ldro_loses_less_to_drift")
+    out |= {k: v for k, v in out["measures"][out["measure"]].items() if k in verdicts}
+    return out
+
+
+def plot_drift(report: dict[str, Any], path: Path) -> None:
+    """PNG, one panel per measure (true utility first): normalised value vs steps per method, mean across seeds
+    and a ±1 std band, the undrifted run dashed, the drift ramp shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    d = summary["drift"]
-    ax.axvspan(d["start_step"], d["end_step"], color="0.85", label=f"{d['component']} scale ramps to x{d['factor']:g}")
-    ax.axvline(d["end_step"], color="0.6", lw=0.8)
-    for method, color in (("ldro", "tab:blue"), ("grpo", "tab:orange")):
-        if method not in summary["curves"]:
-            continue
-        c = summary["curves"][method]
-        steps, mean, std = np.array(c["steps"]), np.array(c["mean"]), np.array(c["std"])
-        ax.plot(steps, mean, color=color, label=f"{method.upper()} (mean of {len(c['values'])} seeds)")
-        ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.25)
-        if "undrifted" in c:
-            ax.plot(steps, c["undrifted"], color=color, ls="--", lw=1, label=f"{method.upper()} without drift")
-    ax.set_xlabel("training step (streamed batches)")
-    ax.set_ylabel("normalised reward (greedy / upstream)")
-    ax.set_title("LDRO vs GRPO under injected reward drift")
-    ax.legend(loc="best", fontsize=8)
+    names = sorted(report["measures"], key=lambda m: m != "true_utility")
+    fig, axes = plt.subplots(1, len(names), figsize=(7 * len(names), 4), squeeze=False)
+    d = report["drift"]
+    for ax, name in zip(axes[0], names):
+        measure = report["measures"][name]
+        ramp = f"{d['component']} scale ramps to x{d['factor']:g}"
+        ax.axvspan(d["start_step"], d["end_step"], color="0.85", label=ramp)
+        ax.axvline(d["end_step"], color="0.6", lw=0.8)
+        for method, color in (("ldro", "tab:blue"), ("grpo", "tab:orange")):
+            if method not in measure["curves"]:
+                continue
+            c = measure["curves"][method]
+            steps, mean, std = np.array(c["steps"]), np.array(c["mean"]), np.array(c["std"])
+            ax.plot(steps, mean, color=color, label=f"{method.upper()} (mean of {len(c['values'])} seeds)")
+            ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.25)
+            if "undrifted" in c:
+                ax.plot(steps, c["undrifted"], color=color, ls="--", lw=1, label=f"{method.upper()} without drift")
+        ax.set_xlabel("training step (streamed batches)")
+        ax.set_ylabel(CURVE_LABELS[name])
+        ax.set_title(f"LDRO vs GRPO under injected reward drift: {name.replace('_', ' ')}")
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

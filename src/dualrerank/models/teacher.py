@@ -90,6 +90,14 @@ class ARTeacher(nn.Module):
         """Teacher-forced logits ``[B, K, N]`` along ``target [B, K]`` (position k sees ``target[:, :k]``)."""
         return self.step_logits(self.encode(x), x.pad_mask, target[:, :-1])
 
+    def forward_group(self, x: SlateInputs, lists: Tensor) -> Tensor:
+        """Teacher-forced logits ``[B, G, K, N]`` along ``G`` lists per request (``lists [B, G, K]``), the same
+        as :meth:`forward` on every list, with each request's candidate set encoded once instead of ``G`` times."""
+        B, G, K = lists.shape
+        memory = tuple(m.repeat_interleave(G, dim=0) for m in self.encode(x))
+        prefix = lists.reshape(B * G, K)[:, :-1]
+        return self.step_logits(memory, x.pad_mask.repeat_interleave(G, dim=0), prefix).reshape(B, G, K, -1)
+
     @torch.no_grad()
     def greedy(self, x: SlateInputs, k: int | None = None) -> Tensor:
         """``[B, K]`` greedy list: K sequential decoder passes, each picking the best available item."""

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from dualrerank.config import Params
 from dualrerank.data.datamodule import TensorDictDataset, slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.data.targets import item_reward
-from dualrerank.evaluation.finetune_report import drift_summary, plot_drift, policy_figures
+from dualrerank.evaluation.finetune_report import drift_report, plot_drift, policy_figures, true_curve
 from dualrerank.evaluation.policies import top_k
 from dualrerank.evaluation.scoring import EvalSet, batched_scores
 from dualrerank.models.components import SlateInputs
@@ -57,8 +58,19 @@ class Setup:
     spec: RewardSpec
     stream: dict[str, torch.Tensor]
     probe: dict[str, torch.Tensor]
+    probe_eval: EvalSet  # the probe requests with the world, for the true-utility curve (evaluation only)
     val: dict[str, torch.Tensor]
     test: EvalSet
+
+
+@dataclass
+class PolicyRun:
+    """One pass over the stream: the policy, its probe curves and its training time."""
+
+    net: NARStudent
+    curve: list[tuple[int, float]]  # normalised training reward (what the policy optimises)
+    true_curve: list[tuple[int, float]] | None  # normalised true utility of the same greedy lists; None: no world
+    seconds: float
 
 
 def reward_spec(params: Params, meta: SlateMeta, evaluator_meta: dict[str, Any], viewport: int) -> RewardSpec:
@@ -106,14 +118,16 @@ def prepare(params: Params, paths: Paths) -> Setup:
     test = build_eval_set(params, paths, meta, data["test"])
     spec = reward_spec(params, meta, record["meta"], test.viewport)
     probe_slates = data["val"].subset(slice(0, cfg.probe_requests))
-    probe = slate_tensors(probe_slates, {"item_reward": item_reward(probe_slates, meta, params.data.reward.item)})
+    probe_eval = build_eval_set(params, paths, meta, probe_slates)
+    probe = {**probe_eval.tensors, "item_reward": torch.from_numpy(np.ascontiguousarray(probe_eval.item_reward))}
     probe["upstream_page"] = top_k(-probe["upstream_rank"], probe["pad_mask"], meta.page_len)
     stream = stream_tensors(params, meta, data["train"], student, teacher)
-    return Setup(params, student, teacher, evaluator, spec, stream, probe, slate_tensors(data["val"]), test)
+    return Setup(params, student, teacher, evaluator, spec, stream, probe, probe_eval, slate_tensors(data["val"]), test)
 
 
-def train_policy(setup: Setup, method: str, lr: float, seed: int, name: str) -> tuple[NARStudent, list, float]:
-    """One pass over the stream from the distilled student: ``(policy, probe curve, seconds)``."""
+def train_policy(setup: Setup, method: str, lr: float, seed: int, name: str) -> PolicyRun:
+    """One pass over the stream from the distilled student. The probe's greedy lists are scored with the true
+    utility afterwards, outside training (evaluation only: nothing the policy sees depends on it)."""
     params = setup.params
     seed_module(seed)
     net = copy.deepcopy(setup.student)
@@ -125,9 +139,13 @@ def train_policy(setup: Setup, method: str, lr: float, seed: int, name: str) -> 
         trainer = build_stream_trainer(params.common, tracking_uri(params), params.finetune.probe_every)
         trainer.fit(module, train_dataloaders=loader)
     seconds = time.perf_counter() - t0
-    (_, first), (_, last) = module.curve[0], module.curve[-1]
-    print(f"finetune: {name:<24} normalised reward {first:.4f} -> {last:.4f} ({seconds:.1f} s)", flush=True)
-    return net.cpu().eval(), module.curve, seconds
+    steps = [step for step, _ in module.curve]
+    truth = true_curve(steps, module.probe_pages, setup.probe["upstream_page"], setup.probe_eval)
+    line = f"finetune: {name:<24} normalised reward {module.curve[0][1]:.4f} -> {module.curve[-1][1]:.4f}"
+    if truth is not None:
+        line += f", true utility {truth[0][1]:.4f} -> {truth[-1][1]:.4f}"
+    print(f"{line} ({seconds:.1f} s)", flush=True)
+    return PolicyRun(net.cpu().eval(), module.curve, truth, seconds)
 
 
 @torch.no_grad()
@@ -154,9 +172,11 @@ def lr_grid(setup: Setup, judges: dict[str, Judge]) -> tuple[dict[str, list[dict
     for method in METHODS:
         best = -float("inf")
         for lr in cfg.lr_grid:
-            net, curve, seconds = train_policy(setup, method, lr, cfg.seed, f"{method}/lr={lr:g}")
+            policy = train_policy(setup, method, lr, cfg.seed, f"{method}/lr={lr:g}")
+            net, curve = policy.net, policy.curve
             pages = greedy_pages(net, setup.val)[:, None]
-            row = {"lr": lr, "seconds": seconds, "final_normalised_reward": curve[-1][1], "curve": curve}
+            row: dict[str, Any] = {"lr": lr, "seconds": policy.seconds, "curve": curve, "true_curve": policy.true_curve}
+            row["final_normalised_reward"] = curve[-1][1]
             row |= {
                 f"val_{j}_utility": float(batched_scores(judge, setup.val, pages).mean()) for j, judge in judges.items()
             }
@@ -171,12 +191,16 @@ def drift_runs(setup: Setup, chosen: dict[str, dict[str, Any]]) -> dict[str, Any
     cfg = setup.params.finetune
     n = len(setup.stream["pad_mask"])
     setup.stream["reward_scale"] = drift_scales(setup.spec, n, setup.params, drifting=True)
-    curves = {
-        m: [train_policy(setup, m, chosen[m]["lr"], seed, f"{m}/drift/seed={seed}")[1] for seed in cfg.drift.seeds]
+    runs = {
+        m: [train_policy(setup, m, chosen[m]["lr"], seed, f"{m}/drift/seed={seed}") for seed in cfg.drift.seeds]
         for m in METHODS
     }
     undrifted = {m: row["curve"] for m, row in chosen.items()}
-    return drift_summary(curves, cfg.drift, -(-n // cfg.batch_size), undrifted)
+    measures = {"training_reward": ({m: [r.curve for r in rs] for m, rs in runs.items()}, undrifted)}
+    truth = {m: [r.true_curve for r in rs if r.true_curve is not None] for m, rs in runs.items()}
+    if all(len(t) == len(runs[m]) for m, t in truth.items()):
+        measures["true_utility"] = (truth, {m: row["true_curve"] for m, row in chosen.items()})
+    return drift_report(measures, cfg.drift, -(-n // cfg.batch_size))
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:
@@ -219,9 +243,11 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         plot_drift(drift, plot)
         _log_artifact(plot, "plots")
         _write(paths.report("drift.json"), drift)
-        figures |= {f"{m}_drift_final_mean": drift["summary"][m]["final_mean"] for m in METHODS}
-        figures |= {f"{m}_drift_final_std": drift["summary"][m]["final_std"] for m in METHODS}
-        figures |= {f"{m}_drift_cost": drift["summary"][m]["drift_cost"] for m in METHODS}
+        for name, measure in drift["measures"].items():
+            prefix = "drift" if name == drift["measure"] else f"drift_{name}"
+            for m in METHODS:
+                summary = measure["summary"][m]
+                figures |= {f"{m}_{prefix}_{k}": summary[k] for k in ("final_mean", "final_std", "drift_cost")}
     _write(paths.report("finetune.json"), report)
     return {k: float(v) for k, v in figures.items()}
 

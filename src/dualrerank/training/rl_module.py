@@ -80,6 +80,7 @@ class PolicyLitModule(L.LightningModule):
         self.register_buffer("rank_weights", rank_decay_weights(K, rd.kind, rd.gamma, spec.viewport, rd.viewport_boost))
         self.probe = probe
         self.curve: list[tuple[int, float]] = []  # (batches seen, normalised reward) on the probe requests
+        self.probe_pages: list[Tensor] = []  # the greedy lists ``[P, K]`` at every probe point, on the CPU
         self.generator: torch.Generator | None = None
 
     # --- rewards --------------------------------------------------------------------------------------------
@@ -104,14 +105,18 @@ class PolicyLitModule(L.LightningModule):
         return decoupled_advantages(rewards, self.reward_weights, self.ema_scale, ref, c.batch_renorm)
 
     @torch.no_grad()
-    def normalised_reward(self) -> float:
-        """Probe figure [ours]: mean intended reward of the greedy list / that of the upstream list."""
+    def probe_point(self, step: int) -> float:
+        """Probe figure [ours]: mean intended reward of the greedy list / that of the upstream list. The greedy
+        lists are kept (``probe_pages``), so the stage can score the same curve with a judge it never trains on."""
         assert self.probe is not None
         x = SlateInputs.from_batch(self.probe)
         greedy = masked_sequential_argmax(self.net(x), x.pad_mask)
         pages = torch.stack([greedy, self.probe["upstream_page"]], dim=1)  # [P, 2, K]
         total = (self.rewards(x, pages, self.probe["item_reward"]) * self.reward_weights).sum(-1).mean(0)  # [2]
-        return float(total[0] / total[1])
+        value = float(total[0] / total[1])
+        self.curve.append((step, value))
+        self.probe_pages.append(greedy.cpu())
+        return value
 
     # --- loss -----------------------------------------------------------------------------------------------
     def loss(
@@ -141,8 +146,7 @@ class PolicyLitModule(L.LightningModule):
         if self.cfg.ldro.kl_reference == "student":
             return batch["ref_logits"]
         assert self.teacher is not None
-        B, G, K = pages.shape
-        return self.teacher(x.expand(G), pages.reshape(B * G, K)).reshape(B, G, K, -1)
+        return self.teacher.forward_group(x, pages)
 
     # --- Lightning hooks ------------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -150,7 +154,8 @@ class PolicyLitModule(L.LightningModule):
         if self.probe is not None:
             self.probe = {k: v.to(self.device) for k, v in self.probe.items()}
             self.eval()
-            self.curve = [(0, self.normalised_reward())]
+            self.curve, self.probe_pages = [], []
+            self.probe_point(0)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.eval()  # no dropout: the sampled lists and their gradients come from one and the same policy
@@ -180,8 +185,7 @@ class PolicyLitModule(L.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.probe is not None and (batch_idx + 1) % self.cfg.probe_every == 0:
-            value = self.normalised_reward()
-            self.curve.append((batch_idx + 1, value))
+            value = self.probe_point(batch_idx + 1)
             self.log("probe/normalised_reward", value, on_step=True, on_epoch=False)
 
     def configure_optimizers(self) -> Any:

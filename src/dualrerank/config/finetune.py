@@ -26,7 +26,7 @@ class LdroConfig:
     weight_units: Literal["reward", "normalised"] = "reward"  # [ours] see losses/policy.py
     rank_decay: RankDecayConfig = field(default_factory=RankDecayConfig)
     kl_reference: Literal["student", "teacher"] = "student"  # frozen distilled student, or the teacher on the prefix
-    kd_weight: float = 2.0  # lambda_KD of the Sequential-KD anchor
+    kd_weight: float = 0.5  # lambda_KD of the Sequential-KD anchor
     kd_temperature: float = 1.0
 
     def __post_init__(self) -> None:

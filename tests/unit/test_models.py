@@ -96,13 +96,19 @@ def test_encoder_is_permutation_equivariant(generator):
     torch.testing.assert_close(tp, t[:, perm], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("variant", ["teacher", "teacher_identity"])
-def test_teacher_greedy_follows_its_own_argmax_and_beam_one_is_greedy(variant):
-    torch.manual_seed(1)
+def random_teacher(variant: str, seed: int, identity_std: float = 1.0):
+    """A seeded random teacher; with identity groups, a non-zero identity bias of the given scale."""
+    torch.manual_seed(seed)
     teacher = build_model("teacher", GEN_VARIANTS[variant][1]).eval()
     if teacher.identity_weight is not None:
         with torch.no_grad():
-            teacher.identity_weight.normal_(std=3.0)  # strong enough to change the decoded lists
+            teacher.identity_weight.normal_(std=identity_std)
+    return teacher
+
+
+@pytest.mark.parametrize("variant", ["teacher", "teacher_identity"])
+def test_teacher_greedy_follows_its_own_argmax_and_beam_one_is_greedy(variant):
+    teacher = random_teacher(variant, seed=1, identity_std=3.0)  # strong enough to change the decoded lists
     x = inputs(2)
     greedy = teacher.greedy(x)
     assert greedy.shape == (B, K) and all(len(set(row.tolist())) == K for row in greedy)
@@ -118,11 +124,7 @@ def test_teacher_greedy_follows_its_own_argmax_and_beam_one_is_greedy(variant):
 @pytest.mark.parametrize("variant", ["teacher", "teacher_identity"])
 def test_teacher_forward_group_matches_forward_on_every_list(variant):
     """The KL reference along G sampled lists: one encoding per request gives each list's teacher-forced logits."""
-    torch.manual_seed(2)
-    teacher = build_model("teacher", GEN_VARIANTS[variant][1]).eval()
-    if teacher.identity_weight is not None:
-        with torch.no_grad():
-            teacher.identity_weight.normal_()
+    teacher = random_teacher(variant, seed=2)
     x, G = pad(inputs(), 2), 3
     lists = torch.stack([torch.randperm(N)[:K] for _ in range(B * G)]).reshape(B, G, K)
     got = teacher.forward_group(x, lists)

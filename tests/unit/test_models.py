@@ -201,6 +201,7 @@ def test_evaluator_scores_each_list_alone_whichever_way_the_per_item_pathway_run
         torch.testing.assert_close(together_item[:, g][filled], alone_item[:, 0][filled])
         torch.testing.assert_close(together_page[:, g], alone_page[:, 0])
 
+
 def test_evaluator_pair_terms_count_identity_matches_among_filled_slots():
     """With every weight zero but the identity inputs, slot i's pair output is gelu(w) times the number of other
     filled slots sharing its identity: empty slots and the slot itself never count."""

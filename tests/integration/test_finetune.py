@@ -16,6 +16,7 @@ from dualrerank.models.encoder import SetEncoder
 from dualrerank.models.evaluator import ListEvaluator
 from dualrerank.models.io import load_model
 from dualrerank.models.student import NARStudent
+from dualrerank.models.teacher import ARTeacher
 from dualrerank.rewards import RewardSpec
 from dualrerank.sampling import masked_sequential_argmax
 from dualrerank.serving.reranker import Judge
@@ -125,15 +126,21 @@ def mean_greedy_reward(module: PolicyLitModule, t: dict[str, torch.Tensor]) -> f
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("method", ["ldro", "grpo"])
-def test_tiny_seeded_run_raises_the_evaluator_reward(method, make_tiny_params):
+@pytest.mark.parametrize("method,kl_reference", [("ldro", "student"), ("ldro", "teacher"), ("grpo", "student")])
+def test_tiny_seeded_run_raises_the_evaluator_reward(method, kl_reference, make_tiny_params):
     student, evaluator, t = tiny_problem()
     raw = make_tiny_params()
     raw["common"]["accelerator"] = "cpu"
     raw["finetune"].update(batch_size=16, group_size=8, ppo_epochs=2, probe_every=4)
+    raw["finetune"]["ldro"]["kl_reference"] = kl_reference
     params = params_from_dict(raw)
     spec = RewardSpec(("click",), ("satisfaction",), {"eval_click": 1.0, "eval_satisfaction": 1.0}, viewport=2)
-    module = PolicyLitModule(student, evaluator, spec, params.finetune, method, lr=3e-3, seed=0)
+    # the KL reference "teacher": an AR teacher run along every sampled list (ARTeacher.forward_group)
+    teacher = ARTeacher(SetEncoder(4, 2, 16, 2, 1, 0.0), 16, 2, 1, 3, 0.0) if kl_reference == "teacher" else None
+    module = PolicyLitModule(student, evaluator, spec, params.finetune, method, lr=3e-3, teacher=teacher, seed=0)
+    if teacher is not None:  # per sampled list and position, the teacher's logits along that list's prefix
+        x, lists = SlateInputs.from_batch(t), torch.stack([t["trajectory"]] * 2, dim=1)
+        torch.testing.assert_close(module.reference(t, x, lists)[:, 1], teacher(x, t["trajectory"]))
     before = mean_greedy_reward(module, t)
     stream = {k: v.repeat(5, *([1] * (v.dim() - 1))) for k, v in t.items()}  # 5 passes over the requests
     loader = torch.utils.data.DataLoader(TensorDictDataset(stream), batch_size=16)

@@ -76,6 +76,7 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
     raw["package"]["bench"].update(requests=20, warmup=2, n_candidates=12, distinct_requests=4, malformed=40)
     raw["finetune"].update(steps=6, batch_size=8, group_size=4, lr_grid=[1e-3], probe_requests=16, probe_every=2)
     raw["finetune"]["drift"].update(seeds=[0, 1])
+    raw["finetune"]["test_seeds"] = [1]
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         raw[section][name] = value

@@ -70,6 +70,14 @@ def test_finetune_reports_grid_gains_and_the_drift_comparison(finetuned):
         for measure, key in zip(measures, ("evaluator_gain", "heldout_evaluator_gain", "true_gain")):
             total = sum(part[key] for part in parts.values())
             assert total == pytest.approx(gains[name][measure]["mean"], abs=1e-5)
+    # the released run is seed 0; test_seeds adds seed 1 at the same rate; the seed average is linear in the runs
+    seeds = report["test"]["seeds"]
+    assert seeds["seeds"] == [0, 1]
+    for method in ("ldro", "grpo"):
+        per_seed = seeds[method]["gain_per_seed"]
+        assert len(per_seed) == 2
+        assert per_seed[0]["mean"] == pytest.approx(gains[f"nar_{method}"]["true_utility"]["mean"], abs=1e-9)
+        assert seeds[method]["gain_seed_mean"]["mean"] == pytest.approx((per_seed[0]["mean"] + per_seed[1]["mean"]) / 2)
     drift = json.loads((finetuned / "data/reports/drift.json").read_text())
     assert drift["measure"] == "true_utility"  # the tiny world exists, so the verdicts are the true utility's
     assert set(drift["measures"]) == {"true_utility", "training_reward"}

@@ -8,23 +8,43 @@ import torch
 
 from dualrerank.config.finetune import DriftConfig
 from dualrerank.config.world import WorldConfig
-from dualrerank.evaluation.finetune_report import drift_report, true_curve
+from dualrerank.evaluation.finetune_report import drift_report, seed_figures, true_curve
 from dualrerank.evaluation.scoring import EvalSet
 from dualrerank.world.simulator import World
 
 
-def test_true_curve_is_the_greedy_lists_true_utility_over_the_upstream_lists():
+def small_eval_set() -> tuple[EvalSet, torch.Tensor, torch.Tensor]:
+    """A tiny world's test requests and two fixed lists per request: the first K candidates, and the last K."""
     world = World.generate(WorldConfig(n_train_requests=10, n_val_requests=10, n_test_requests=12))
     req = world.split("test")
     K, n = world.cfg.page_len, world.cfg.n_candidates
     ev = EvalSet({}, np.zeros((len(req), n)), world.cfg.viewport, K, world, req)
     upstream = torch.arange(K).expand(len(req), K).clone()
     other = torch.arange(n - K, n).flip(0).expand(len(req), K).clone()
+    return ev, upstream, other
+
+
+def test_true_curve_is_the_greedy_lists_true_utility_over_the_upstream_lists():
+    ev, upstream, other = small_eval_set()
+    world, req, K = ev.world, ev.requests, ev.page_len
     curve = true_curve([0, 5], [upstream, other], upstream, ev)
     assert curve is not None and curve[0] == (0, pytest.approx(1.0))
     expected = world.utility(req, other.numpy()).mean() / world.utility(req, upstream.numpy()).mean()
     assert curve[1] == (5, pytest.approx(float(expected)))
     assert true_curve([0], [upstream], upstream, EvalSet({}, ev.item_reward, 4, K)) is None  # no world, no curve
+
+
+def test_seed_figures_gain_per_run_and_of_the_seed_average():
+    ev, first, last = small_eval_set()
+    gap = float((ev.world.utility(ev.requests, last.numpy()) - ev.world.utility(ev.requests, first.numpy())).mean())
+    out = seed_figures({"ldro": [first, last], "grpo": [first, first]}, ev, baseline=first, seeds=[0, 1])
+    assert out is not None and out["seeds"] == [0, 1]
+    assert [g["mean"] for g in out["ldro"]["gain_per_seed"]] == [pytest.approx(0.0), pytest.approx(gap)]
+    assert out["ldro"]["gain_seed_mean"]["mean"] == pytest.approx(gap / 2)
+    assert out["grpo"]["gain_seed_mean"] == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    assert out["ldro_minus_grpo_seed_mean"]["mean"] == pytest.approx(gap / 2)
+    no_world = EvalSet({}, ev.item_reward, 4, ev.page_len)
+    assert seed_figures({"ldro": [first]}, no_world, first, [0]) is None
 
 
 def _curves(finals: list[float]) -> list[list[tuple[int, float]]]:

@@ -82,6 +82,7 @@ class FinetuneConfig:
     probe_requests: int = 256  # validation requests of the normalised-reward curve
     probe_every: int = 10  # steps between two probes
     seed: int = 0
+    test_seeds: tuple[int, ...] = (1, 2)  # extra runs at each method's chosen rate: the test gain's spread over seeds
     ldro: LdroConfig = field(default_factory=LdroConfig)
     grpo: GrpoConfig = field(default_factory=GrpoConfig)
     reward: FinetuneRewardConfig = field(default_factory=FinetuneRewardConfig)
@@ -93,3 +94,4 @@ class FinetuneConfig:
         check(self.ppo_epochs >= 1 and self.temperature > 0, "ppo_epochs >= 1 and temperature > 0")
         check(len(self.lr_grid) >= 1 and all(lr > 0 for lr in self.lr_grid), "lr_grid needs positive rates")
         check(self.probe_every >= 1 and self.probe_requests >= 1, "probe_every and probe_requests must be >= 1")
+        check(self.seed not in self.test_seeds, "finetune.test_seeds must not repeat finetune.seed (the released run)")

@@ -78,6 +78,29 @@ def policy_figures(
     }
 
 
+def seed_figures(
+    pages: dict[str, list[Tensor]], ev: EvalSet, baseline: Tensor, seeds: list[int]
+) -> dict[str, Any] | None:
+    """The training noise of the test figures (None without a world). ``pages``: per method the greedy lists
+    ``[R, K]`` of runs that differ only in the seed of the sampling noise (``seeds``, in order). Per method: each
+    run's paired true-utility gain over the ``baseline`` lists, and the gain of the seed average (per request,
+    the mean utility over the runs minus the baseline's): the method's expected gain over training runs on these
+    requests, its interval from the requests alone. With both methods, the same for LDRO minus GRPO."""
+    base = true_utilities(baseline, ev)
+    if base is None:
+        return None
+    utility = {m: np.stack([true_utilities(p, ev) for p in runs]) for m, runs in pages.items()}  # type: ignore[misc]
+    out: dict[str, Any] = {"seeds": list(seeds)}
+    for m, u in utility.items():
+        out[m] = {
+            "gain_per_seed": [metrics.paired_difference(run, base) for run in u],
+            "gain_seed_mean": metrics.paired_difference(u.mean(0), base),
+        }
+    if {"ldro", "grpo"} <= set(utility):
+        out["ldro_minus_grpo_seed_mean"] = metrics.paired_difference(utility["ldro"].mean(0), utility["grpo"].mean(0))
+    return out
+
+
 def gains_by_response(pages: dict[str, Tensor], ev: EvalSet, baseline: str) -> dict[str, dict[str, dict[str, Any]]]:
     """Per policy other than ``baseline`` and per weighted response: the mean paired gain over ``baseline`` of
     that response's utility part as the training evaluator predicts it (``evaluator_gain``), as the held-out
@@ -117,9 +140,7 @@ def _diff(g: dict[str, float], a: str, b: str) -> float | None:
     return g[a] - g[b] if a in g and b in g else None
 
 
-def true_curve(
-    steps: list[int], pages: list[Tensor], upstream: Tensor, ev: EvalSet
-) -> list[tuple[int, float]] | None:
+def true_curve(steps: list[int], pages: list[Tensor], upstream: Tensor, ev: EvalSet) -> list[tuple[int, float]] | None:
     """The probe curve in true utility (evaluation only; None without a world): at every probe step, the mean
     true utility of the greedy lists ``pages[i] [P, K]`` over that of the upstream lists ``upstream [P, K]``."""
     base = true_utilities(upstream, ev)

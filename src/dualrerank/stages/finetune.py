@@ -25,7 +25,7 @@ from dualrerank.config import Params
 from dualrerank.data.datamodule import TensorDictDataset, slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.data.targets import item_reward
-from dualrerank.evaluation.finetune_report import drift_report, plot_drift, policy_figures, true_curve
+from dualrerank.evaluation.finetune_report import drift_report, plot_drift, policy_figures, seed_figures, true_curve
 from dualrerank.evaluation.policies import top_k
 from dualrerank.evaluation.scoring import EvalSet, batched_scores
 from dualrerank.models.components import SlateInputs
@@ -186,6 +186,23 @@ def lr_grid(setup: Setup, judges: dict[str, Judge]) -> tuple[dict[str, list[dict
     return grid, chosen
 
 
+def seed_runs(setup: Setup, chosen: dict[str, dict[str, Any]], released: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Both methods at their chosen rate on the undrifted stream, once per ``test_seeds``; with the released
+    run's test lists (``released``, per method) the gains per seed and of the seed average."""
+    cfg = setup.params.finetune
+    setup.stream["reward_scale"] = drift_scales(setup.spec, len(setup.stream["pad_mask"]), setup.params, False)
+    pages = {
+        m: [released[m]]
+        + [
+            greedy_pages(train_policy(setup, m, chosen[m]["lr"], seed, f"{m}/seed={seed}").net, setup.test.tensors)
+            for seed in cfg.test_seeds
+        ]
+        for m in METHODS
+    }
+    baseline = greedy_pages(setup.student, setup.test.tensors)
+    return seed_figures(pages, setup.test, baseline, [cfg.seed, *cfg.test_seeds]) or {}
+
+
 def drift_runs(setup: Setup, chosen: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Both methods at their chosen grid point's rate on the drifting stream, one run per seed."""
     cfg = setup.params.finetune
@@ -237,6 +254,11 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     for m in METHODS:
         gains = report["test"]["gains"][f"nar_{m}"]
         figures |= {f"{m}_test_{k}_gain": v["mean"] for k, v in gains.items() if v is not None}
+    if cfg.test_seeds and setup.test.world is not None:  # without a world there is no true utility to spread
+        rows = {m: row for m, (row, _) in chosen.items()}
+        seeds = seed_runs(setup, rows, {m: pages[f"nar_{m}"] for m in METHODS})
+        report["test"]["seeds"] = seeds
+        figures |= {f"{m}_test_true_utility_gain_seed_mean": seeds[m]["gain_seed_mean"]["mean"] for m in METHODS}
     if cfg.drift.enabled:
         drift = drift_runs(setup, {m: row for m, (row, _) in chosen.items()})
         plot = paths.plots / "ldro_vs_grpo_drift.png"

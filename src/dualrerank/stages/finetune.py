@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from dualrerank.config import Params
@@ -119,7 +118,7 @@ def prepare(params: Params, paths: Paths) -> Setup:
     spec = reward_spec(params, meta, record["meta"], test.viewport)
     probe_slates = data["val"].subset(slice(0, cfg.probe_requests))
     probe_eval = build_eval_set(params, paths, meta, probe_slates)
-    probe = {**probe_eval.tensors, "item_reward": torch.from_numpy(np.ascontiguousarray(probe_eval.item_reward))}
+    probe = slate_tensors(probe_slates, {"item_reward": probe_eval.item_reward})
     probe["upstream_page"] = top_k(-probe["upstream_rank"], probe["pad_mask"], meta.page_len)
     stream = stream_tensors(params, meta, data["train"], student, teacher)
     return Setup(params, student, teacher, evaluator, spec, stream, probe, probe_eval, slate_tensors(data["val"]), test)
@@ -186,21 +185,21 @@ def lr_grid(setup: Setup, judges: dict[str, Judge]) -> tuple[dict[str, list[dict
     return grid, chosen
 
 
-def seed_runs(setup: Setup, chosen: dict[str, dict[str, Any]], released: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Both methods at their chosen rate on the undrifted stream, once per ``test_seeds``; with the released
-    run's test lists (``released``, per method) the gains per seed and of the seed average."""
+def seed_runs(setup: Setup, chosen: dict[str, dict[str, Any]], pages: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Both methods at their chosen rate on the undrifted stream, once per ``test_seeds``; with the test lists
+    of NAR+KD and of the released runs (``pages``: ``nar_kd``, ``nar_<method>``) the gains per seed and of the
+    seed average."""
     cfg = setup.params.finetune
     setup.stream["reward_scale"] = drift_scales(setup.spec, len(setup.stream["pad_mask"]), setup.params, False)
-    pages = {
-        m: [released[m]]
+    runs = {
+        m: [pages[f"nar_{m}"]]
         + [
             greedy_pages(train_policy(setup, m, chosen[m]["lr"], seed, f"{m}/seed={seed}").net, setup.test.tensors)
             for seed in cfg.test_seeds
         ]
         for m in METHODS
     }
-    baseline = greedy_pages(setup.student, setup.test.tensors)
-    return seed_figures(pages, setup.test, baseline, [cfg.seed, *cfg.test_seeds]) or {}
+    return seed_figures(runs, setup.test, pages["nar_kd"], [cfg.seed, *cfg.test_seeds]) or {}
 
 
 def drift_runs(setup: Setup, chosen: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -256,7 +255,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         figures |= {f"{m}_test_{k}_gain": v["mean"] for k, v in gains.items() if v is not None}
     if cfg.test_seeds and setup.test.world is not None:  # without a world there is no true utility to spread
         rows = {m: row for m, (row, _) in chosen.items()}
-        seeds = seed_runs(setup, rows, {m: pages[f"nar_{m}"] for m in METHODS})
+        seeds = seed_runs(setup, rows, pages)
         report["test"]["seeds"] = seeds
         figures |= {f"{m}_test_true_utility_gain_seed_mean": seeds[m]["gain_seed_mean"]["mean"] for m in METHODS}
     if cfg.drift.enabled:

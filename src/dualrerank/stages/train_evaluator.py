@@ -62,35 +62,48 @@ def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates, r
     }
 
 
-def run(params: Params, paths: Paths) -> dict[str, float]:
+def halves(n: int, main_share: float) -> np.ndarray:
+    """``[n]`` True on the main evaluator's training requests: disjoint from the held-out evaluator's, interleaved
+    in time so both see the whole period."""
+    idx = np.arange(n)
+    return np.floor((idx + 1) * main_share) > np.floor(idx * main_share)
+
+
+def fit_evaluator(
+    params: Params, paths: Paths, meta: SlateMeta, role: str, train_logs: Slates, val_t: dict, out: str
+) -> dict[str, float]:
+    """Train the ``role`` (``evaluator`` or ``evaluator_heldout``) network on ``train_logs``; write ``out``."""
     cfg = params.train_evaluator
+    net_cfg = cfg.main if role == "evaluator" else cfg.heldout
+    seed_module(net_cfg.seed)
+    hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules)
+    net = build_evaluator(hp)
+    tr = slate_tensors(train_logs)
+    fit_normalization(net.inputs, tr)
+    module = EvaluatorLitModule(net, cfg.optim.lr, cfg.optim.weight_decay)
+    key = fingerprint(paths, out, cfg, (paths.split("train"), paths.split("val")))
+    with _nested_run(out):
+        train(module, tr, val_t, cfg.optim, params, paths, key)
+    info = {
+        "stage": "train_evaluator",
+        "role": role,
+        "n_train_requests": len(train_logs),
+        "item_weights": _aligned(meta.feedback, params.data.reward.item),
+        "page_weights": _aligned(meta.page_feedback, params.data.reward.page),
+        **meta.__dict__,
+    }
+    sizes = save_and_log(paths.model(out), "evaluator", hp, net, info)
+    return {f"{out}_{k}": v for k, v in sizes.items()}
+
+
+def run(params: Params, paths: Paths) -> dict[str, float]:
     meta, data = load_data(paths)
-    # Disjoint halves of the training logs, interleaved in time so both see the whole period.
-    idx = np.arange(len(data["train"]))
-    main_rows = np.floor((idx + 1) * cfg.main_share) > np.floor(idx * cfg.main_share)
+    main_rows = halves(len(data["train"]), params.train_evaluator.main_share)
     val_t = slate_tensors(data["val"])
     figures: dict[str, float] = {}
-    for name, net_cfg, rows in (("evaluator", cfg.main, main_rows), ("evaluator_heldout", cfg.heldout, ~main_rows)):
-        seed_module(net_cfg.seed)
+    for role, rows in (("evaluator", main_rows), ("evaluator_heldout", ~main_rows)):
         part = data["train"].subset(np.flatnonzero(rows))
-        hp = evaluator_hparams(meta, net_cfg, part, params.data.reward.rules)
-        net = build_evaluator(hp)
-        tr = slate_tensors(part)
-        fit_normalization(net.inputs, tr)
-        module = EvaluatorLitModule(net, cfg.optim.lr, cfg.optim.weight_decay)
-        key = fingerprint(paths, name, cfg, (paths.split("train"), paths.split("val")))
-        with _nested_run(name):
-            train(module, tr, val_t, cfg.optim, params, paths, key)
-        info = {
-            "stage": "train_evaluator",
-            "role": name,
-            "n_train_requests": int(rows.sum()),
-            "item_weights": _aligned(meta.feedback, params.data.reward.item),
-            "page_weights": _aligned(meta.page_feedback, params.data.reward.page),
-            **meta.__dict__,
-        }
-        sizes = save_and_log(paths.model(name), "evaluator", hp, net, info)
-        figures.update({f"{name}_{k}": v for k, v in sizes.items()})
+        figures |= fit_evaluator(params, paths, meta, role, part, val_t, role)
     return figures
 
 

@@ -71,6 +71,11 @@ class Paths:
         """The reward spec of the judge that chose the targets (absent when no judge did)."""
         return self.targets / "reward_spec.json"
 
+    @property
+    def explore_logs(self) -> Path:
+        """The on-policy round's logs (stage ``explore``): request id, shown page, its feedback."""
+        return self.data / "explore" / "logs.npz"
+
     # models and reports
     @property
     def models(self) -> Path:

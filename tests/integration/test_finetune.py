@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -20,12 +21,13 @@ from dualrerank.models.teacher import ARTeacher
 from dualrerank.rewards import RewardSpec
 from dualrerank.sampling import masked_sequential_argmax
 from dualrerank.serving.reranker import Judge
+from dualrerank.stages import STAGES
 from dualrerank.stages.evaluate import judge_with_rules
 from dualrerank.stages.runner import execute
 from dualrerank.training.rl_module import PolicyLitModule
 from dualrerank.training.trainer import build_stream_trainer
 
-BEFORE = ("generate", "validate", "train_evaluator", "train_pointwise", "build_targets", "train_teacher", "distill")
+BEFORE = STAGES[: STAGES.index("finetune")]  # every stage fine-tuning reads from
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,29 @@ def finetuned(tmp_path_factory: pytest.TempPathFactory, make_tiny_params) -> Pat
     for stage in (*BEFORE, "finetune"):
         execute(stage, root=root, track=False)
     return root
+
+
+@pytest.mark.integration
+def test_explore_logs_a_round_of_student_pages_and_retrains_both_evaluators_on_their_half(finetuned):
+    report = json.loads((finetuned / "data/reports/explore.json").read_text())
+    n_train, M = 160, report["pages_per_request"]  # tiny_params: world.n_train_requests
+    assert report["round"] is True and report["n_pages"] == n_train * M, report
+    with np.load(finetuned / "data/explore/logs.npz") as z:
+        assert z["page"].shape == (n_train * M, 6) and z["feedback"].shape[:2] == (n_train * M, 6)
+        assert all(len(set(p)) == 6 for p in z["page"])  # a page never shows an item twice
+        assert np.isin(z["page_feedback"], (0.0, 1.0)).all() and z["feedback"][..., 0].sum() > 0  # clicks logged
+    logged = report["logged_per_page"]
+    assert set(logged) == {"logging_policy", "student_round"} and logged["student_round"]["click"] > 0
+    for role, share in (("evaluator", 0.5), ("evaluator_heldout", 0.5)):
+        _, before = load_model(finetuned / f"data/models/{role}.ckpt")
+        _, after = load_model(finetuned / f"data/models/{role}_explore.ckpt")
+        # the same network on its own half of the requests, now with the round's pages as well
+        same = {k: v for k, v in before["hparams"].items() if k != "item_scales"}  # scales: of the logs it saw
+        assert {k: after["hparams"][k] for k in same} == same and after["meta"]["role"] == role
+        assert before["meta"]["n_train_requests"] == int(n_train * share)
+        assert after["meta"]["n_train_requests"] == int(n_train * share) * (1 + M)
+        w0, w1 = before["state_dict"], after["state_dict"]
+        assert any(not torch.equal(w0[k], w1[k]) for k in w0)
 
 
 @pytest.mark.integration

@@ -93,6 +93,12 @@ def test_handwritten_parquet_runs_every_stage_with_null_truth(tiny_root):
     assert report["oracle"] == {"utility": None, "method": None}
     assert report["evaluator_correlation"] == {}
     assert report["n_test_requests"] == 30
+    # no world, no offline exploration: fine-tuning's reward is the logged evaluator, byte for byte
+    explore = json.loads((tmp_path / "data/reports/explore.json").read_text())
+    assert explore == {"round": False, "reason": "no world: logs cannot be explored offline"}
+    for role in ("evaluator", "evaluator_heldout"):
+        models = tmp_path / "data/models"
+        assert (models / f"{role}.ckpt").read_bytes() == (models / f"{role}_explore.ckpt").read_bytes()
     policies = report["policies"]
     assert {"upstream", "score_and_sort", "ar_greedy", "nar_kd"} <= set(policies)
     for name, row in policies.items():

@@ -19,7 +19,7 @@ from dualrerank.config.base import ConfigError, build
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
 from dualrerank.config.evaluation import EvaluateConfig
-from dualrerank.config.finetune import FinetuneConfig
+from dualrerank.config.finetune import ExploreConfig, FinetuneConfig
 from dualrerank.config.release import ReleaseConfig
 from dualrerank.config.serving import PackageConfig
 from dualrerank.config.sweep import SweepConfig
@@ -50,6 +50,7 @@ class Params:
     distill: DistillConfig = field(default_factory=DistillConfig)
     train_evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     train_pointwise: PointwiseConfig = field(default_factory=PointwiseConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     package: PackageConfig = field(default_factory=PackageConfig)

@@ -35,6 +35,19 @@ class LdroConfig:
 
 
 @dataclass(frozen=True)
+class ExploreConfig:
+    """``explore`` section [ours]: one on-policy logging round for the reward model (docs/finetune.md)."""
+
+    enabled: bool = True
+    pages_per_request: int = 4  # the student's Gumbel-sampled pages shown per training request
+    temperature: float = 1.0  # the student's sampling temperature
+    seed: int = 31
+
+    def __post_init__(self) -> None:
+        check(self.pages_per_request >= 1 and self.temperature > 0, "pages_per_request >= 1 and temperature > 0")
+
+
+@dataclass(frozen=True)
 class GrpoConfig:
     ratio: Literal["position", "sequence"] = "position"  # per-position ratios (uniform weights) or one per list
 

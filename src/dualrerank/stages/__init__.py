@@ -16,6 +16,7 @@ STAGES: tuple[str, ...] = (
     "train_teacher",
     "train_nar",
     "distill",
+    "explore",
     "finetune",
     "evaluate",
     "release",

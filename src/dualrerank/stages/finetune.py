@@ -12,6 +12,7 @@ Outputs: ``student_ldro.ckpt``, ``student_grpo.ckpt``, ``finetune.json``, ``drif
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -81,6 +82,15 @@ def reward_spec(params: Params, meta: SlateMeta, evaluator_meta: dict[str, Any],
     )
 
 
+def reward_judges(paths: Paths) -> dict[str, Judge]:
+    """The evaluators after the on-policy round (stage ``explore``): the reward (``evaluator``) and the judge of
+    selection and of the reward-hacking gap (``heldout_evaluator``), without rules."""
+    return {
+        "evaluator": Judge.from_file(paths.model("evaluator_explore")),
+        "heldout_evaluator": Judge.from_file(paths.model("evaluator_heldout_explore")),
+    }
+
+
 @torch.no_grad()
 def stream_tensors(
     params: Params, meta: SlateMeta, train: Slates, student: NARStudent, teacher: ARTeacher
@@ -113,8 +123,8 @@ def prepare(params: Params, paths: Paths) -> Setup:
     meta, data = load_data(paths, ("train", "val", "test"))
     student, _ = load_as(paths.model("student"), NARStudent)
     teacher, _ = load_as(paths.model("teacher"), ARTeacher)
-    evaluator, record = load_as(paths.model("evaluator"), ListEvaluator)
-    test = build_eval_set(params, paths, meta, data["test"])
+    evaluator, record = load_as(paths.model("evaluator_explore"), ListEvaluator)
+    test = dataclasses.replace(build_eval_set(params, paths, meta, data["test"]), judges=reward_judges(paths))
     spec = reward_spec(params, meta, record["meta"], test.viewport)
     probe_slates = data["val"].subset(slice(0, cfg.probe_requests))
     probe_eval = build_eval_set(params, paths, meta, probe_slates)
@@ -225,9 +235,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     setup = prepare(params, paths)
     n = len(setup.stream["pad_mask"])
     print(f"finetune: stream of {n} requests prepared in {time.perf_counter() - t0:.1f} s", flush=True)
-    judges = {"evaluator": Judge.from_file(paths.model("evaluator"))}
-    judges["heldout_evaluator"] = Judge.from_file(paths.model("evaluator_heldout"))
-    grid, chosen = lr_grid(setup, judges)
+    grid, chosen = lr_grid(setup, reward_judges(paths))
     record = torch.load(paths.model("student"), weights_only=True)
     for method, (row, net) in chosen.items():
         extra = {"stage": "finetune", "method": method, "lr": row["lr"], "selection": cfg.selection}

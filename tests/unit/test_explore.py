@@ -1,0 +1,94 @@
+"""The on-policy round's pure parts: its logs as slates, the evaluators' halves and the student's pages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dualrerank.data.slates import SlateMeta, Slates
+from dualrerank.models.encoder import SetEncoder
+from dualrerank.models.student import NARStudent
+from dualrerank.stages.explore import logged_outcomes, round_slates, student_pages
+from dualrerank.stages.train_evaluator import halves
+
+R, N, K, F = 3, 5, 3, 2
+META = SlateMeta(
+    item_features=["feat_a", "feat_b"],
+    context_features=["ctx_a"],
+    feedback=["click", "watch_time", "label_long_view"],
+    page_feedback=["satisfaction", "reformulated"],
+    max_candidates=N,
+    page_len=K,
+    n_requests={"train": R},
+    source="world",
+)
+
+
+def base_slates() -> Slates:
+    rng = np.random.default_rng(0)
+    pad = np.zeros((R, N), dtype=bool)
+    pad[2, 4] = True
+    return Slates(
+        request_id=np.array(["r0", "r1", "r2"]),
+        ts=np.arange(R, dtype=np.int64),
+        item_id=np.array([[f"i{r}{n}" for n in range(N)] for r in range(R)]),
+        item_features=rng.normal(size=(R, N, F)).astype(np.float32),
+        context=rng.normal(size=(R, 1)).astype(np.float32),
+        upstream_score=rng.normal(size=(R, N)).astype(np.float32),
+        upstream_rank=np.tile(np.arange(1, N + 1, dtype=np.float32), (R, 1)),
+        pad_mask=pad,
+        logged_page=np.tile(np.arange(K), (R, 1)),
+        feedback=np.ones((R, N, 3), dtype=np.float32),  # the logging policy's feedback: must be replaced
+        page_feedback=np.ones((R, 2), dtype=np.float32),
+    )
+
+
+def test_round_slates_puts_each_response_on_its_shown_candidate_and_zero_elsewhere():
+    pages = np.array([[4, 0, 2], [1, 3, 0], [3, 2, 1]])
+    responses = {
+        "click": np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0]]),
+        "watch": np.array([[12.346, 0, 3.0], [0, 0, 7.5], [1.0, 2.0, 0]]),
+        "long_view": np.array([[1, 0, 0], [0, 0, 1], [0, 1, 0]]),
+        "satisfaction": np.array([1, 0, 1]),
+        "reformulated": np.array([0, 1, 0]),
+    }
+    out = round_slates(base_slates(), pages, responses, META)
+    np.testing.assert_array_equal(out.logged_page, pages)
+    assert out.feedback[0, 4, 1] == pytest.approx(12.35)  # watch time rounded as the logs record it
+    assert out.feedback[1, 0, 0] == 1 and out.feedback[1, 1, 0] == 0 and out.feedback[2, 2, 2] == 1
+    shown = np.zeros((R, N), dtype=bool)
+    np.put_along_axis(shown, pages, True, axis=1)
+    assert (out.feedback[~shown] == 0).all()  # unshown candidates carry no feedback
+    np.testing.assert_array_equal(out.page_feedback, [[1, 0], [0, 1], [1, 0]])
+    np.testing.assert_array_equal(out.item_features, base_slates().item_features)  # the same requests
+    # per shown page: clicks, watch seconds, ..., and the business reward on them
+    got = logged_outcomes(out, META, {"watch_time": 1 / 60, "satisfaction": 2.0, "reformulated": -2.0})
+    assert got["click"] == pytest.approx(5 / 3) and got["satisfaction"] == pytest.approx(2 / 3)
+    watch = (12.35 + 3.0 + 7.5 + 1.0 + 2.0) / 3
+    assert got["reward"] == pytest.approx(watch / 60 + 2 * 2 / 3 - 2 * 1 / 3, abs=1e-5)
+
+
+def test_round_slates_names_a_feedback_column_the_world_cannot_draw():
+    meta = SlateMeta(**{**META.__dict__, "feedback": ["click", "label_share"]})
+    with pytest.raises(ValueError, match="label_share"):
+        round_slates(base_slates(), np.zeros((R, K), dtype=np.int64), {}, meta)
+
+
+@pytest.mark.parametrize("n,share", [(10, 0.5), (10, 0.3), (12000, 0.5)])
+def test_halves_are_disjoint_interleaved_and_sized_by_the_share(n, share):
+    main = halves(n, share)
+    assert main.sum() == int(np.floor(n * share))
+    assert main[: n // 2].sum() > 0 and main[n // 2 :].sum() > 0  # both see the whole period
+
+
+def test_student_pages_are_seeded_distinct_unpadded_draws():
+    torch.manual_seed(0)
+    student = NARStudent(SetEncoder(F, 1, 16, 2, 1, 0.0), 16, 2, 1, K, 0.0).eval()
+    slates = base_slates()
+    pages = student_pages(student, slates, 6, 1.0, seed=3)
+    assert pages.shape == (R, 6, K)
+    assert all(len(set(p)) == K for p in pages.reshape(-1, K))  # no item twice on a page
+    assert not slates.pad_mask[np.repeat(np.arange(R), 6 * K), pages.reshape(-1)].any()  # never a padded slot
+    np.testing.assert_array_equal(pages, student_pages(student, slates, 6, 1.0, seed=3))
+    assert not np.array_equal(pages, student_pages(student, slates, 6, 1.0, seed=4))

@@ -39,6 +39,9 @@ def test_nested_unknown_key_names_the_full_path():
         ({"data": {"source": "csv"}}, "is not one of"),
         ({"build_targets": {"kind": "random"}}, "is not one of"),
         ({"common": {"progress": "yes"}}, "expected true/false"),
+        ({"sweep": {"stages": ["generate", "distill", "finetune", "evaluate"]}}, "explore must run before it"),
+        ({"sweep": {"stages": ["generate", "finetune", "explore", "evaluate"]}}, "explore must run before it"),
+        ({"explore": {"pages_per_request": 0}}, "pages_per_request >= 1"),
     ],
 )
 def test_bad_values_are_rejected(raw, message):

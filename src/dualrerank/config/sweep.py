@@ -22,3 +22,8 @@ class SweepConfig:
     def __post_init__(self) -> None:
         check(len(self.strengths) >= 2 and min(self.strengths) >= 0, "need >= 2 non-negative strengths")
         check(self.stages[0] == "generate" and "evaluate" in self.stages, "stages must run generate ... evaluate")
+        order = list(self.stages)
+        check(
+            "finetune" not in order or ("explore" in order and order.index("explore") < order.index("finetune")),
+            "stages: finetune reads the evaluators of explore, so explore must run before it",
+        )

@@ -96,6 +96,8 @@ def test_handwritten_parquet_runs_every_stage_with_null_truth(tiny_root):
     # no world, no offline exploration: fine-tuning's reward is the logged evaluator, byte for byte
     explore = json.loads((tmp_path / "data/reports/explore.json").read_text())
     assert explore == {"round": False, "reason": "no world: logs cannot be explored offline"}
+    with np.load(tmp_path / "data/explore/logs.npz") as z:  # every output DVC expects exists: a round of no pages
+        assert len(z["request_id"]) == 0 and z["page"].shape[0] == 0
     for role in ("evaluator", "evaluator_heldout"):
         models = tmp_path / "data/models"
         assert (models / f"{role}.ckpt").read_bytes() == (models / f"{role}_explore.ckpt").read_bytes()

@@ -102,6 +102,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         report["reason"] = off if not cfg.enabled else "no world: logs cannot be explored offline"
         for role in ROLES:  # fine-tuning reads the *_explore files: here the logged evaluators, unchanged
             shutil.copyfile(paths.model(role), paths.model(f"{role}_explore"))
+        _save_logs(paths, None)  # a round of no pages: every declared output exists
         print(f"explore: no round ({report['reason']}); the logged evaluators are kept", flush=True)
         _write_report(paths, report)
         return {}
@@ -119,14 +120,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     flat = pages.reshape(len(rows), -1)
     feedback = sample_responses(world.model, requests.subset(rows), flat, np.random.default_rng(cfg.seed))
     explored = round_slates(train.subset(rows), flat, feedback, meta)
-    paths.explore_logs.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        paths.explore_logs,
-        request_id=explored.request_id,
-        page=explored.logged_page,
-        feedback=np.take_along_axis(explored.feedback, explored.logged_page[..., None], axis=1),
-        page_feedback=explored.page_feedback,
-    )
+    _save_logs(paths, explored)
     print(f"explore: {len(rows)} student pages logged on {len(train)} training requests", flush=True)
 
     main_rows = halves(len(train), params.train_evaluator.main_share)
@@ -152,6 +146,23 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     figures["explore_logged_reward_per_page"] = report["logged_per_page"]["student_round"]["reward"]
     figures["logging_policy_logged_reward_per_page"] = report["logged_per_page"]["logging_policy"]["reward"]
     return figures
+
+
+def _save_logs(paths: Paths, explored: Slates | None) -> None:
+    """The round's logs, compact: request id, shown page, the feedback on it (per slot) and per page; empty arrays
+    when there was no round."""
+    arrays: dict[str, np.ndarray] = {"request_id": np.array([], dtype=str), "page": np.zeros((0, 0), np.int64)}
+    arrays |= {"feedback": np.zeros((0, 0, 0), np.float32), "page_feedback": np.zeros((0, 0), np.float32)}
+    if explored is not None:
+        page = explored.logged_page
+        arrays = {
+            "request_id": explored.request_id,
+            "page": page,
+            "feedback": np.take_along_axis(explored.feedback, page[..., None], axis=1),
+            "page_feedback": explored.page_feedback,
+        }
+    paths.explore_logs.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(paths.explore_logs, **arrays)  # type: ignore[arg-type]
 
 
 def _concat(a: Slates, b: Slates) -> Slates:

@@ -92,3 +92,30 @@ def test_student_pages_are_seeded_distinct_unpadded_draws():
     assert not slates.pad_mask[np.repeat(np.arange(R), 6 * K), pages.reshape(-1)].any()  # never a padded slot
     np.testing.assert_array_equal(pages, student_pages(student, slates, 6, 1.0, seed=3))
     assert not np.array_equal(pages, student_pages(student, slates, 6, 1.0, seed=4))
+
+
+def test_an_interrupted_evaluator_fit_resumes_only_on_the_same_round(tmp_path, monkeypatch):
+    """The resume key of an evaluator fit covers the round's settings and student, not only the splits."""
+    from dualrerank.config import params_from_dict
+    from dualrerank.config.finetune import ExploreConfig
+    from dualrerank.paths import Paths
+    from dualrerank.stages import train_evaluator as te
+
+    paths = Paths(tmp_path)
+    for f in (paths.split("train"), paths.split("val"), paths.model("student")):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"x")
+    keys: list[str] = []
+
+    def fake_train(module, tr, val_t, optim, params, paths, key):
+        keys.append(key)
+        raise RuntimeError("stop before fitting")
+
+    monkeypatch.setattr(te, "train", fake_train)
+    params = params_from_dict({"train_evaluator": {"main": {"d_model": 8, "n_heads": 2, "n_layers": 1}}})
+    slates = base_slates()
+    for source in (((), ()), ((ExploreConfig(),), (paths.model("student"),)),
+                   ((ExploreConfig(pages_per_request=2),), (paths.model("student"),))):  # fmt: skip
+        with pytest.raises(RuntimeError):
+            te.fit_evaluator(params, paths, META, "evaluator", slates, {}, "evaluator_explore", source)
+    assert len(set(keys)) == 3

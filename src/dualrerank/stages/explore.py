@@ -128,7 +128,8 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     figures: dict[str, float] = {}
     for role, mask in (("evaluator", main_rows), ("evaluator_heldout", ~main_rows)):
         both = _concat(train.subset(np.flatnonzero(mask)), explored.subset(np.flatnonzero(mask[rows])))
-        figures |= fit_evaluator(params, paths, meta, role, both, val_t, f"{role}_explore")
+        source = ((cfg,), (paths.model("student"),))  # the round's logs come from this student and these settings
+        figures |= fit_evaluator(params, paths, meta, role, both, val_t, f"{role}_explore", source)
     weights = {**params.data.reward.item, **params.data.reward.page}
     report |= {
         "round": True,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,9 +71,18 @@ def halves(n: int, main_share: float) -> np.ndarray:
 
 
 def fit_evaluator(
-    params: Params, paths: Paths, meta: SlateMeta, role: str, train_logs: Slates, val_t: dict, out: str
+    params: Params,
+    paths: Paths,
+    meta: SlateMeta,
+    role: str,
+    train_logs: Slates,
+    val_t: dict,
+    out: str,
+    source: tuple[Any, tuple[Path, ...]] = ((), ()),
 ) -> dict[str, float]:
-    """Train the ``role`` (``evaluator`` or ``evaluator_heldout``) network on ``train_logs``; write ``out``."""
+    """Train the ``role`` (``evaluator`` or ``evaluator_heldout``) network on ``train_logs``; write ``out``.
+    ``source``: the configs and files ``train_logs`` were made with beyond the splits, so that an interrupted fit
+    resumes only on the same logs."""
     cfg = params.train_evaluator
     net_cfg = cfg.main if role == "evaluator" else cfg.heldout
     seed_module(net_cfg.seed)
@@ -81,7 +91,9 @@ def fit_evaluator(
     tr = slate_tensors(train_logs)
     fit_normalization(net.inputs, tr)
     module = EvaluatorLitModule(net, cfg.optim.lr, cfg.optim.weight_decay)
-    key = fingerprint(paths, out, cfg, (paths.split("train"), paths.split("val")))
+    configs, files = source
+    key = fingerprint(paths, out, cfg, (paths.split("train"), paths.split("val"), *files))
+    key += "".join(fingerprint(paths, "", c, ()) for c in configs)
     with _nested_run(out):
         train(module, tr, val_t, cfg.optim, params, paths, key)
     info = {

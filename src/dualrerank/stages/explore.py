@@ -17,6 +17,7 @@ logged evaluators are copied unchanged and ``explore.json`` says why.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -57,18 +58,11 @@ def round_slates(base: Slates, pages: np.ndarray, responses: dict[str, np.ndarra
         values = np.round(values, 2) if name == S.WATCH_TIME else values  # as the logs record it
         np.put_along_axis(feedback[..., col], pages, values.astype(np.float32), axis=1)
     page = np.stack([np.asarray(responses[WORLD_RESPONSES[n]], dtype=np.float32) for n in meta.page_feedback], 1)
-    return Slates(
-        base.request_id,
-        base.ts,
-        base.item_id,
-        base.item_features,
-        base.context,
-        base.upstream_score,
-        base.upstream_rank,
-        base.pad_mask,
-        pages.astype(np.int64),
-        feedback,
-        page.reshape(R, len(meta.page_feedback)),
+    return dataclasses.replace(
+        base,
+        logged_page=pages.astype(np.int64),
+        feedback=feedback,
+        page_feedback=page.reshape(R, len(meta.page_feedback)),
     )
 
 

@@ -235,7 +235,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     setup = prepare(params, paths)
     n = len(setup.stream["pad_mask"])
     print(f"finetune: stream of {n} requests prepared in {time.perf_counter() - t0:.1f} s", flush=True)
-    grid, chosen = lr_grid(setup, reward_judges(paths))
+    grid, chosen = lr_grid(setup, setup.test.judges or {})
     record = torch.load(paths.model("student"), weights_only=True)
     for method, (row, net) in chosen.items():
         extra = {"stage": "finetune", "method": method, "lr": row["lr"], "selection": cfg.selection}

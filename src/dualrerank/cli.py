@@ -98,7 +98,7 @@ def _audit_judge(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
     paths = Paths(root)
     generator = Path(args.generator) if args.generator else paths.model("student")
-    evaluator = Path(args.evaluator) if args.evaluator else paths.model("evaluator")
+    evaluator = Path(args.evaluator) if args.evaluator else paths.judge
     for path in (generator, evaluator):
         if not path.exists():
             print(f"error: no model file {path}; run the pipeline first (make run)", file=sys.stderr)
@@ -153,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser(
         "audit-judge", help="how well an evaluator ranks a student's Best-of-N lists (docs/judge.md); validation split"
     )
-    p.add_argument("--evaluator", help="evaluator model file (default data/models/evaluator.ckpt)")
+    p.add_argument(
+        "--evaluator", help="evaluator model file (default data/models/evaluator_explore.ckpt, the released judge)"
+    )
     p.add_argument("--generator", help="NAR student model file (default data/models/student.ckpt)")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="requests to audit (default val)")
     p.add_argument("--requests", type=int, help="audit only the first N requests of the split")

@@ -148,6 +148,25 @@ def paired_difference(a: Array, b: Array) -> dict[str, float]:
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
 
 
+def welch_difference(a: Array, b: Array) -> dict[str, float]:
+    """Mean of ``a`` minus mean of ``b`` for two independent samples (e.g. training runs of two methods, one value
+    per seed), with Welch's 95% t interval: ``{mean, ci_low, ci_high, df}``. NaN interval when either sample has
+    fewer than 2 values or both have no spread."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    mean = float(a.mean() - b.mean())
+    if min(a.size, b.size) < 2:
+        return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "df": float("nan")}
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se2 = va + vb
+    if se2 == 0:
+        return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "df": float("nan")}
+    df = se2**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = float(stats.t.ppf(0.975, df) * np.sqrt(se2))
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "df": float(df)}
+
+
 def headroom_captured(u: float, u_base: float, u_oracle: float) -> float:
     """``(u - u_base) / (u_oracle - u_base)`` (METHOD §7); NaN when the oracle has no headroom over the base."""
     gap = u_oracle - u_base

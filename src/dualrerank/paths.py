@@ -85,6 +85,18 @@ class Paths:
         return self.models / f"{name}.ckpt"
 
     @property
+    def judge(self) -> Path:
+        """The evaluator of every stage after ``explore``: fine-tuning reward, Best-of-N judge, the released and
+        packaged judge. Retrained with the on-policy round's logs (the logged ``evaluator.ckpt`` copied where
+        there is no round)."""
+        return self.model("evaluator_explore")
+
+    @property
+    def heldout_judge(self) -> Path:
+        """Its held-out counterpart (the other half of the requests): selection and the reward-hacking gap."""
+        return self.model("evaluator_heldout_explore")
+
+    @property
     def reports(self) -> Path:
         return self.data / "reports"
 

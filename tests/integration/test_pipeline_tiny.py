@@ -68,6 +68,9 @@ def test_every_stage_runs_on_a_tiny_world(tiny_root):
     assert {"evaluator", "rules", "heldout_evaluator"} <= set(audit["spearman_within_request"])
     assert -1.0 <= audit["agreement_within_request"] <= 1.0
     assert any(line.startswith("Judge audit") for line in reading(report))
+    # Best-of-N judges with the evaluator retrained after the on-policy round, and that one is packaged
+    packaged = json.loads((tiny_root / "data/models/package.json").read_text())
+    assert packaged["sources"]["judge"].endswith("data/models/evaluator_explore.ckpt")
     # the same audit for any evaluator over any student, on validation requests (design experiments)
     out = tiny_root / "audit.json"
     assert main(["--root", str(tiny_root), "audit-judge", "--requests", "20", "--out", str(out)]) == 0

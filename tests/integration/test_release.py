@@ -44,7 +44,7 @@ def champion_version(root: Path) -> str | None:
     return None if version is None else str(version.version)
 
 
-def test_every_release_is_registered_with_its_lineage(trained_project):
+def test_every_release_is_registered_with_its_lineage(trained_project, tmp_path):
     root, _ = trained_project
     params = load_params(root / "params.yaml")
     outcome = json.loads((root / "data/reports/release.json").read_text())
@@ -60,6 +60,10 @@ def test_every_release_is_registered_with_its_lineage(trained_project):
     assert run.info.run_name == "release"
     assert run.data.tags["dvc_lock_md5"] == version.tags["dvc_lock_md5"] and len(run.data.tags["dvc_lock_md5"]) == 32
     assert run.data.tags["git_commit"] == version.tags["git_commit"]
+    # the judge registered is the evaluator retrained with the on-policy round, not the logged one
+    got = registry.download(params, "1", tmp_path, root)
+    paths = Paths(root)
+    assert got["evaluator"].read_bytes() == paths.judge.read_bytes() != paths.model("evaluator").read_bytes()
 
 
 def test_the_alias_moves_only_past_the_gate_and_the_champion(project_copy):
@@ -107,7 +111,7 @@ def test_the_champion_loads_back_as_a_pyfunc_model_that_reranks(project_copy):
     pages = model.predict(inputs)
 
     generator, _ = candidate_generator(paths)  # the fine-tuned student (student_ldro.ckpt) the release registered
-    direct = Reranker.from_files(generator, paths.model("evaluator"), seed=params.evaluate.seed)
+    direct = Reranker.from_files(generator, paths.judge, seed=params.evaluate.seed)
     x = SlateInputs.from_batch({k: torch.as_tensor(np.asarray(v)) for k, v in inputs.items()})
     assert np.array_equal(pages, direct.rerank(x, params.evaluate.gate.candidate_n_samples).pages.numpy())
     assert pages.shape == (6, test.logged_page.shape[1])

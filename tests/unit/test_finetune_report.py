@@ -65,5 +65,9 @@ def test_drift_report_verdicts_come_from_the_true_utility_where_it_exists():
     assert report["measure"] == "true_utility"
     assert report["ldro_ends_higher"] and report["ldro_varies_less"] and not report["ldro_loses_less_to_drift"]
     assert not report["measures"]["training_reward"]["ldro_ends_higher"]
+    # ends higher by 0.03, but three seeds with these spreads cannot tell (Welch, df 50/17): zero is inside
+    gap = report["ldro_minus_grpo_final"]
+    assert gap["mean"] == pytest.approx(0.03) and gap["ci_low"] == pytest.approx(-0.011554, abs=1e-5)
+    assert gap["ci_high"] == pytest.approx(0.071554, abs=1e-5)
     only_reward = drift_report({"training_reward": (reward, undrifted)}, drift, 10)
     assert only_reward["measure"] == "training_reward" and not only_reward["ldro_ends_higher"]

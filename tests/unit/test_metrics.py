@@ -97,6 +97,19 @@ def test_mean_ci95_and_paired_difference():
     assert all(math.isnan(v) for v in M.mean_ci95(np.array([np.nan])))
 
 
+def test_welch_difference_by_hand():
+    # means 2 and 1, variances 1 and 1, n = 3 each: se = sqrt(2/3), df = (2/3)² / (2 · (1/3)² / 2) = 4, t = 2.7764
+    d = M.welch_difference([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])
+    assert d["mean"] == 1.0 and d["df"] == pytest.approx(4.0)
+    assert d["ci_high"] - 1.0 == pytest.approx(2.776445 * math.sqrt(2 / 3), rel=1e-5)
+    assert d["ci_low"] == pytest.approx(2.0 - d["ci_high"])
+    # unequal spreads: fewer degrees of freedom than the pooled 4
+    assert M.welch_difference([1.02, 1.03, 1.04], [1.0, 1.02, 0.98])["df"] == pytest.approx(50 / 17)
+    for a, b in (([1.0], [0.0, 1.0]), ([1.0, 1.0], [2.0, 2.0])):  # one run, or no spread: no interval
+        d = M.welch_difference(a, b)
+        assert math.isfinite(d["mean"]) and math.isnan(d["ci_low"]) and math.isnan(d["ci_high"])
+
+
 def test_headroom_captured():
     assert M.headroom_captured(1.5, 1.0, 3.0) == 0.25
     assert M.headroom_captured(3.0, 1.0, 3.0) == 1.0

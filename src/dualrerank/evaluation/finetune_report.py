@@ -159,7 +159,9 @@ def drift_summary(
     """One measure's curves: per method the curves of every seed, their mean and (sample) std across seeds, the
     ``final`` value (mean over the probes of the last 20% of the stream) per seed and its mean and std across
     seeds. ``undrifted``: the same method's curve on the undrifted stream (same rate, the grid's seed); its
-    ``final`` minus the drifted ``final_mean`` is the ``drift_cost``, free of differences in learning rate."""
+    ``final`` minus the drifted ``final_mean`` is the ``drift_cost``, free of differences in learning rate. With
+    both methods: the verdicts, and ``ldro_minus_grpo_final``, the difference of the ``final_mean`` with Welch's
+    95% interval over the seeds (how sure "ends higher" is)."""
     out: dict[str, Any] = {"curves": {}, "summary": {}}
     for method, runs in curves.items():
         steps = np.array([s for s, _ in runs[0]], dtype=float)
@@ -195,6 +197,8 @@ def drift_summary(
         out["ldro_varies_less"] = s["ldro"]["final_std"] < s["grpo"]["final_std"]
         if "drift_cost" in s["ldro"] and "drift_cost" in s["grpo"]:
             out["ldro_loses_less_to_drift"] = s["ldro"]["drift_cost"] < s["grpo"]["drift_cost"]
+        # how sure "ends higher" is: the seeds are independent training runs of each method
+        out["ldro_minus_grpo_final"] = metrics.welch_difference(s["ldro"]["final"], s["grpo"]["final"])
     return out
 
 
@@ -218,7 +222,7 @@ def drift_report(
     for name, (curves, undrifted) in measures.items():
         out["measures"][name] = {"definition": CURVE_MEASURES[name]} | drift_summary(curves, drift, n_steps, undrifted)
     out["measure"] = "true_utility" if "true_utility" in measures else "training_reward"
-    verdicts = ("ldro_ends_higher", "ldro_varies_less", "ldro_loses_less_to_drift")
+    verdicts = ("ldro_ends_higher", "ldro_varies_less", "ldro_loses_less_to_drift", "ldro_minus_grpo_final")
     out |= {k: v for k, v in out["measures"][out["measure"]].items() if k in verdicts}
     return out
 

@@ -51,10 +51,10 @@ def build_eval_set(params: Params, paths: Paths, meta: SlateMeta, test: Slates) 
         requests = world.split_of(test.request_id.astype(np.int64))
         if not np.array_equal(requests.item_id.astype(str), test.item_id):
             raise ValueError("test slates and world requests disagree on candidates; rerun generate + validate")
-    judges = {
-        name: Judge.from_file(paths.model(f))
-        for name, f in (("evaluator", "evaluator"), ("heldout_evaluator", "evaluator_heldout"))
-        if paths.model(f).exists()
+    judges = {  # the evaluators after the on-policy round (stage explore): the ones fine-tuning and serving use
+        name: Judge.from_file(f)
+        for name, f in (("evaluator", paths.judge), ("heldout_evaluator", paths.heldout_judge))
+        if f.exists()
     }
     viewport = world.cfg.viewport if world is not None else min(4, meta.page_len)
     return EvalSet(

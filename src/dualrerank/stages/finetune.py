@@ -12,7 +12,6 @@ Outputs: ``student_ldro.ckpt``, ``student_grpo.ckpt``, ``finetune.json``, ``drif
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -82,15 +81,6 @@ def reward_spec(params: Params, meta: SlateMeta, evaluator_meta: dict[str, Any],
     )
 
 
-def reward_judges(paths: Paths) -> dict[str, Judge]:
-    """The evaluators after the on-policy round (stage ``explore``): the reward (``evaluator``) and the judge of
-    selection and of the reward-hacking gap (``heldout_evaluator``), without rules."""
-    return {
-        "evaluator": Judge.from_file(paths.model("evaluator_explore")),
-        "heldout_evaluator": Judge.from_file(paths.model("evaluator_heldout_explore")),
-    }
-
-
 @torch.no_grad()
 def stream_tensors(
     params: Params, meta: SlateMeta, train: Slates, student: NARStudent, teacher: ARTeacher
@@ -123,8 +113,8 @@ def prepare(params: Params, paths: Paths) -> Setup:
     meta, data = load_data(paths, ("train", "val", "test"))
     student, _ = load_as(paths.model("student"), NARStudent)
     teacher, _ = load_as(paths.model("teacher"), ARTeacher)
-    evaluator, record = load_as(paths.model("evaluator_explore"), ListEvaluator)
-    test = dataclasses.replace(build_eval_set(params, paths, meta, data["test"]), judges=reward_judges(paths))
+    evaluator, record = load_as(paths.judge, ListEvaluator)
+    test = build_eval_set(params, paths, meta, data["test"])  # judged by paths.judge and paths.heldout_judge
     spec = reward_spec(params, meta, record["meta"], test.viewport)
     probe_slates = data["val"].subset(slice(0, cfg.probe_requests))
     probe_eval = build_eval_set(params, paths, meta, probe_slates)
@@ -277,6 +267,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
             for m in METHODS:
                 summary = measure["summary"][m]
                 figures |= {f"{m}_{prefix}_{k}": summary[k] for k in ("final_mean", "final_std", "drift_cost")}
+            figures[f"{prefix}_ldro_minus_grpo_final"] = measure["ldro_minus_grpo_final"]["mean"]
     _write(paths.report("finetune.json"), report)
     return {k: float(v) for k, v in figures.items()}
 

@@ -4,7 +4,8 @@ Packaged model (``package.source``): ``champion`` (default), the generator and j
 champion, the version the ``release`` step promoted past the quality gate (an error when there is none, naming
 ``data/reports/release.json``: a model that never passed the gate is never packaged); ``local``, the files in
 ``data/models`` (the LDRO-tuned ``student_ldro.ckpt`` if present, else ``student.ckpt``, judged by
-``evaluator.ckpt``), for development. ``teacher.ckpt`` rides along for the AR comparison switch.
+``evaluator_explore.ckpt``, ``Paths.judge``), for development. ``teacher.ckpt`` rides along for the AR comparison
+switch.
 Writes ``data/models/package.json``: the BentoML model tag, the registry version, the SHA-256 of the files,
 the Bento tag.
 """
@@ -37,7 +38,7 @@ def released_files(paths: Paths) -> dict[str, Path]:
     generator = next((paths.model(n) for n in GENERATORS if paths.model(n).exists()), None)
     if generator is None:
         raise FileNotFoundError(f"no generator to package: none of {[str(paths.model(n)) for n in GENERATORS]}")
-    files = {"generator": generator, "judge": paths.model("evaluator"), "teacher": paths.model("teacher")}
+    files = {"generator": generator, "judge": paths.judge, "teacher": paths.model("teacher")}
     return checked(files)
 
 

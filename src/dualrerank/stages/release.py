@@ -1,9 +1,9 @@
 """Stage ``release``: register the fine-tuned NAR reranker, and promote it to champion only if it earned it.
 
 Every run registers the candidate (generator ``student_ldro.ckpt``, else ``student.ckpt``; judge
-``evaluator.ckpt``) as a new version of ``release.model_name``, tagged with its figures, the git commit and
-the data version. The ``champion`` alias moves to it only if (1) the evaluate stage's quality gate passed
-and (2) it beats the current champion on held-out utility by more than ``release.min_improvement``.
+``evaluator_explore.ckpt``, ``Paths.judge``) as a new version of ``release.model_name``, tagged with its figures,
+the git commit and the data version. The ``champion`` alias moves to it only if (1) the evaluate stage's quality
+gate passed and (2) it beats the current champion on held-out utility by more than ``release.min_improvement``.
 Otherwise the old champion stays, and the reason is printed, written to ``data/reports/release.json`` and
 tagged on the version. Not promoting is an outcome, not an error: the stage succeeds.
 
@@ -99,7 +99,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     tags = {**lineage, "metric": metric, "candidate_value": str(candidate), "policy": policy}
     tags.update(promoted=str(decision.promote).lower(), reason=decision.reason, champion_before=note)
     tags["champion_value"] = str(champion_value)
-    version = registry.register(params, generator, paths.model("evaluator"), metadata, tags, paths.root)
+    version = registry.register(params, generator, paths.judge, metadata, tags, paths.root)
     if decision.promote:
         registry.promote(params, version, paths.root)
     champion_now = version if decision.promote else (str(previous.version) if previous is not None else None)

@@ -32,12 +32,12 @@ EVAL_META = {"item_weights": [0.0, 1 / 60], "page_weights": [2.0]}
 
 
 def write_tiny_models(models: Path, seed: int = 0) -> None:
-    """``student.ckpt``, ``teacher.ckpt`` and ``evaluator.ckpt`` under ``models``."""
+    """``student.ckpt``, ``teacher.ckpt`` and the judge ``evaluator_explore.ckpt`` under ``models``."""
     torch.manual_seed(seed)
     hp = {**GEN_HP, "dropout": 0.0}
     save_model(models / "student.ckpt", "student", hp, build_student(hp))
     save_model(models / "teacher.ckpt", "teacher", hp, build_teacher(hp))
-    save_model(models / "evaluator.ckpt", "evaluator", EVAL_HP, build_evaluator(EVAL_HP), EVAL_META)
+    save_model(models / "evaluator_explore.ckpt", "evaluator", EVAL_HP, build_evaluator(EVAL_HP), EVAL_META)
 
 
 def package_tiny(root: Path, params: dict[str, Any], seed: int = 0) -> dict[str, Any]:

@@ -54,10 +54,14 @@ def champion(params: Params, root: Path = Path(".")) -> ModelVersion | None:
 
 
 def download(params: Params, version: str, dest: Path, root: Path = Path(".")) -> dict[str, Path]:
-    """Copy a registered version's files into ``dest``; returns ``{"generator", "evaluator", "metadata"}`` paths."""
+    """Copy a registered version's files into ``dest``; returns ``{"generator", "evaluator", "metadata"}`` paths.
+
+    The version is resolved in this project's registry by its own client: ``download_artifacts`` on a ``models:/``
+    URI would resolve it in MLflow's process-wide registry, which another project's run may have set."""
     uri = f"models:/{params.release.model_name}/{version}"
+    source = client(params, root).get_model_version_download_uri(params.release.model_name, version)
     store = tracking_uri(params, root)
-    local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(dest), tracking_uri=store, registry_uri=store))
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dest), tracking_uri=store))
     files = {name: local / "artifacts" / file for name, file in ARTIFACTS.items()}
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:

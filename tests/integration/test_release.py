@@ -4,6 +4,7 @@ a version with its lineage; the champion alias moves only past the quality gate 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import mlflow
@@ -24,7 +25,7 @@ from dualrerank.serving.reranker import Reranker
 from dualrerank.stages.evaluate import build_eval_set
 from dualrerank.stages.release import candidate_generator
 from dualrerank.stages.runner import execute
-from dualrerank.tracking import tracking_uri
+from dualrerank.tracking import tracking_uri, use_experiment
 
 pytestmark = pytest.mark.integration
 PASSED = {"passed": True, "checks": {"beats_upstream": {"value": 0.1, "threshold": 0.0, "passed": True}}}
@@ -64,6 +65,22 @@ def test_every_release_is_registered_with_its_lineage(trained_project, tmp_path)
     got = registry.download(params, "1", tmp_path, root)
     paths = Paths(root)
     assert got["evaluator"].read_bytes() == paths.judge.read_bytes() != paths.model("evaluator").read_bytes()
+
+
+def test_download_reads_this_projects_registry_whatever_mlflow_points_at(trained_project, tmp_path):
+    root, _ = trained_project
+    params = load_params(root / "params.yaml")
+    before_uri, before_env = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    use_experiment(params, tmp_path / "other")  # another project's run points MLflow process-wide at its store
+    try:
+        got = registry.download(params, "1", tmp_path / "download", root)
+    finally:
+        mlflow.set_tracking_uri(before_uri)  # which exports it: put back the environment as it was
+        if before_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before_env
+    assert got["evaluator"].read_bytes() == Paths(root).judge.read_bytes()
 
 
 def test_the_alias_moves_only_past_the_gate_and_the_champion(project_copy):

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,11 @@ from dualrerank.world.responses import sample_responses
 from dualrerank.world.simulator import World
 
 SECTIONS = ("data", "train_evaluator", "explore")
-ROLES = ("evaluator", "evaluator_heldout")
+
+
+def outputs(paths: Paths) -> dict[str, Path]:
+    """Each logged evaluator's retrained file: what every later stage reads (``Paths.judge``, ``heldout_judge``)."""
+    return {"evaluator": paths.judge, "evaluator_heldout": paths.heldout_judge}
 
 
 def round_slates(base: Slates, pages: np.ndarray, responses: dict[str, np.ndarray], meta: SlateMeta) -> Slates:
@@ -94,8 +99,8 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     if not cfg.enabled or not paths.world.exists():
         off = "explore.enabled is false"
         report["reason"] = off if not cfg.enabled else "no world: logs cannot be explored offline"
-        for role in ROLES:  # fine-tuning reads the *_explore files: here the logged evaluators, unchanged
-            shutil.copyfile(paths.model(role), paths.model(f"{role}_explore"))
+        for role, out in outputs(paths).items():  # later stages read these: here the logged evaluators, unchanged
+            shutil.copyfile(paths.model(role), out)
         _save_logs(paths, None)  # a round of no pages: every declared output exists
         print(f"explore: no round ({report['reason']}); the logged evaluators are kept", flush=True)
         _write_report(paths, report)
@@ -120,10 +125,10 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     main_rows = halves(len(train), params.train_evaluator.main_share)
     val_t = slate_tensors(data["val"])
     figures: dict[str, float] = {}
+    source = ((cfg,), (paths.model("student"),))  # the round's logs come from this student and these settings
     for role, mask in (("evaluator", main_rows), ("evaluator_heldout", ~main_rows)):
         both = _concat(train.subset(np.flatnonzero(mask)), explored.subset(np.flatnonzero(mask[rows])))
-        source = ((cfg,), (paths.model("student"),))  # the round's logs come from this student and these settings
-        figures |= fit_evaluator(params, paths, meta, role, both, val_t, f"{role}_explore", source)
+        figures |= fit_evaluator(params, paths, meta, role, both, val_t, outputs(paths)[role].stem, source)
     weights = {**params.data.reward.item, **params.data.reward.page}
     report |= {
         "round": True,

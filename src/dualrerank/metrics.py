@@ -156,15 +156,29 @@ def welch_difference(a: Array, b: Array) -> dict[str, float]:
 
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     mean = float(a.mean() - b.mean())
-    if min(a.size, b.size) < 2:
-        return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "df": float("nan")}
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    va, vb = (a.var(ddof=1) / a.size, b.var(ddof=1) / b.size) if min(a.size, b.size) >= 2 else (0.0, 0.0)
     se2 = va + vb
     if se2 == 0:
         return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "df": float("nan")}
     df = se2**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
     half = float(stats.t.ppf(0.975, df) * np.sqrt(se2))
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "df": float(df)}
+
+
+def variance_ratio(a: Array, b: Array) -> dict[str, float]:
+    """Sample variance of ``a`` over that of ``b`` for two independent samples (e.g. one value per seed of two
+    methods), with the F distribution's 95% interval for the ratio of the true variances (assumes normal
+    samples): ``{ratio, ci_low, ci_high}``. An interval above 1 says ``a`` varies more. NaN when either sample
+    has fewer than 2 values or ``b`` has no spread."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if min(a.size, b.size) < 2 or b.var() == 0:
+        return {"ratio": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+    ratio = float(a.var(ddof=1) / b.var(ddof=1))
+    dfa, dfb = a.size - 1, b.size - 1
+    high, low = stats.f.ppf(0.975, dfa, dfb), stats.f.ppf(0.025, dfa, dfb)
+    return {"ratio": ratio, "ci_low": ratio / float(high), "ci_high": ratio / float(low)}
 
 
 def headroom_captured(u: float, u_base: float, u_oracle: float) -> float:

@@ -12,6 +12,7 @@ import yaml
 
 from dualrerank.config import params_from_dict
 from dualrerank.data.datamodule import TensorDictDataset
+from dualrerank.evaluation.policies import top_k
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.encoder import SetEncoder
 from dualrerank.models.evaluator import ListEvaluator
@@ -183,3 +184,23 @@ def test_tiny_seeded_run_raises_the_evaluator_reward(method, kl_reference, make_
     if method == "ldro":  # the streaming scale was calibrated and kept in the module's buffers
         assert module.ema_ready.all() and (module.ref_scale > 0).all()
         assert {"ema_scale", "ema_ready", "ref_scale"} <= set(module.state_dict())
+
+
+def test_probe_point_is_the_same_figure_in_chunks(monkeypatch, make_tiny_params):
+    """The probe may be a whole validation split, so it runs in chunks; chunking must not change the figure:
+    mean intended reward of the greedy lists over that of the upstream lists, on every probe request."""
+    import dualrerank.training.rl_module as rl
+
+    student, evaluator, t = tiny_problem()
+    t["upstream_page"] = top_k(-t["upstream_rank"], t["pad_mask"], 3)
+    params = params_from_dict(make_tiny_params())
+    spec = RewardSpec(("click",), ("satisfaction",), {"eval_click": 1.0, "eval_satisfaction": 1.0}, viewport=2)
+    module = PolicyLitModule(student, evaluator, spec, params.finetune, "ldro", lr=1e-3, probe=t, seed=0).eval()
+    x = SlateInputs.from_batch(t)
+    with torch.no_grad():
+        pages = torch.stack([masked_sequential_argmax(student(x), x.pad_mask), t["upstream_page"]], dim=1)
+        total = (module.rewards(x, pages, t["item_reward"]) * module.reward_weights).sum(-1).mean(0)
+    for chunk in (64, 5):  # one pass, and 13 uneven chunks
+        monkeypatch.setattr(rl, "PROBE_CHUNK", chunk)
+        assert module.probe_point(0) == pytest.approx(float(total[0] / total[1]), rel=1e-6)
+        assert torch.equal(module.probe_pages[-1], pages[:, 0])

@@ -69,5 +69,8 @@ def test_drift_report_verdicts_come_from_the_true_utility_where_it_exists():
     gap = report["ldro_minus_grpo_final"]
     assert gap["mean"] == pytest.approx(0.03) and gap["ci_low"] == pytest.approx(-0.011554, abs=1e-5)
     assert gap["ci_high"] == pytest.approx(0.071554, abs=1e-5)
+    # varies less by a variance ratio of 4, which F(2, 2) cannot tell either: [4/39, 4·39] holds 1
+    spread = report["grpo_over_ldro_final_variance"]
+    assert spread == pytest.approx({"ratio": 4.0, "ci_low": 4.0 / 39.0, "ci_high": 156.0})
     only_reward = drift_report({"training_reward": (reward, undrifted)}, drift, 10)
     assert only_reward["measure"] == "training_reward" and not only_reward["ldro_ends_higher"]

@@ -110,6 +110,17 @@ def test_welch_difference_by_hand():
         assert math.isfinite(d["mean"]) and math.isnan(d["ci_low"]) and math.isnan(d["ci_high"])
 
 
+def test_variance_ratio_by_hand():
+    # variances 4 and 1 on 2 and 2 degrees of freedom; F(2, 2) has the closed-form quantile p / (1 - p): 39 at 0.975
+    r = M.variance_ratio([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])
+    assert r == pytest.approx({"ratio": 4.0, "ci_low": 4.0 / 39.0, "ci_high": 4.0 * 39.0})
+    assert M.variance_ratio([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])["ratio"] == pytest.approx(0.25)
+    wide = M.variance_ratio(np.arange(6.0) * 3, np.arange(6.0))  # 9x the variance, 5 and 5 degrees of freedom
+    assert wide["ratio"] == pytest.approx(9.0) and wide["ci_low"] > 1.0  # F(0.975; 5, 5) = 7.146 < 9
+    for a, b in (([1.0], [0.0, 1.0]), ([1.0, 2.0], [2.0, 2.0])):  # one run, or no spread in b: no ratio
+        assert all(math.isnan(v) for v in M.variance_ratio(a, b).values())
+
+
 def test_headroom_captured():
     assert M.headroom_captured(1.5, 1.0, 3.0) == 0.25
     assert M.headroom_captured(3.0, 1.0, 3.0) == 1.0

@@ -72,7 +72,7 @@ class DriftConfig:
     factor: float = 0.2
     start: float = 0.4  # stream position (0..1) where the ramp starts
     ramp: float = 0.1  # ramp length, as a share of the stream
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 
     def __post_init__(self) -> None:
         check(self.factor > 0 and 0 <= self.start <= 1 and self.ramp >= 0, "drift: factor > 0, start in [0, 1]")
@@ -92,8 +92,8 @@ class FinetuneConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     selection: Literal["heldout_val", "train_val"] = "heldout_val"  # evaluator utility on validation
-    probe_requests: int = 256  # validation requests of the normalised-reward curve
-    probe_every: int = 10  # steps between two probes
+    probe_requests: int | None = None  # validation requests of the probe curves; None: all of them
+    probe_every: int = 20  # steps between two probes
     seed: int = 0
     test_seeds: tuple[int, ...] = (1, 2)  # extra runs at each method's chosen rate: the test gain's spread over seeds
     ldro: LdroConfig = field(default_factory=LdroConfig)
@@ -106,5 +106,6 @@ class FinetuneConfig:
         check(self.group_size >= 2, "finetune.group_size must be >= 2 (advantages are relative to the group)")
         check(self.ppo_epochs >= 1 and self.temperature > 0, "ppo_epochs >= 1 and temperature > 0")
         check(len(self.lr_grid) >= 1 and all(lr > 0 for lr in self.lr_grid), "lr_grid needs positive rates")
-        check(self.probe_every >= 1 and self.probe_requests >= 1, "probe_every and probe_requests must be >= 1")
+        check(self.probe_every >= 1, "finetune.probe_every must be >= 1")
+        check(self.probe_requests is None or self.probe_requests >= 1, "finetune.probe_requests must be >= 1 or null")
         check(self.seed not in self.test_seeds, "finetune.test_seeds must not repeat finetune.seed (the released run)")

@@ -18,9 +18,9 @@ from dualrerank.serving.reranker import Judge
 MEASURES = ("true_utility", "evaluator_utility", "heldout_evaluator_utility")
 TAIL = 0.2  # "final" = mean over the probes of the last 20% of the stream
 CURVE_MEASURES = {
-    "true_utility": "greedy list's true utility / the upstream list's, on fixed validation probes (evaluation only)",
+    "true_utility": "greedy list's true utility / the upstream list's, on the validation probes (evaluation only)",
     "training_reward": "greedy list's hybrid reward (training evaluator + rules, intended weights) / the upstream "
-    "list's, on fixed validation probes",
+    "list's, on the validation probes",
 }
 CURVE_LABELS = {
     "true_utility": "normalised true utility (greedy / upstream)",
@@ -160,8 +160,9 @@ def drift_summary(
     ``final`` value (mean over the probes of the last 20% of the stream) per seed and its mean and std across
     seeds. ``undrifted``: the same method's curve on the undrifted stream (same rate, the grid's seed); its
     ``final`` minus the drifted ``final_mean`` is the ``drift_cost``, free of differences in learning rate. With
-    both methods: the verdicts, and ``ldro_minus_grpo_final``, the difference of the ``final_mean`` with Welch's
-    95% interval over the seeds (how sure "ends higher" is)."""
+    both methods: the verdicts; ``ldro_minus_grpo_final``, the difference of the ``final_mean`` with Welch's 95%
+    interval over the seeds (how sure "ends higher" is); ``grpo_over_ldro_final_variance``, the ratio of the
+    variances of ``final`` across seeds with its F 95% interval (above 1: LDRO varies less; how sure that is)."""
     out: dict[str, Any] = {"curves": {}, "summary": {}}
     for method, runs in curves.items():
         steps = np.array([s for s, _ in runs[0]], dtype=float)
@@ -199,6 +200,7 @@ def drift_summary(
             out["ldro_loses_less_to_drift"] = s["ldro"]["drift_cost"] < s["grpo"]["drift_cost"]
         # how sure "ends higher" is: the seeds are independent training runs of each method
         out["ldro_minus_grpo_final"] = metrics.welch_difference(s["ldro"]["final"], s["grpo"]["final"])
+        out["grpo_over_ldro_final_variance"] = metrics.variance_ratio(s["grpo"]["final"], s["ldro"]["final"])
     return out
 
 
@@ -222,7 +224,13 @@ def drift_report(
     for name, (curves, undrifted) in measures.items():
         out["measures"][name] = {"definition": CURVE_MEASURES[name]} | drift_summary(curves, drift, n_steps, undrifted)
     out["measure"] = "true_utility" if "true_utility" in measures else "training_reward"
-    verdicts = ("ldro_ends_higher", "ldro_varies_less", "ldro_loses_less_to_drift", "ldro_minus_grpo_final")
+    verdicts = (
+        "ldro_ends_higher",
+        "ldro_varies_less",
+        "ldro_loses_less_to_drift",
+        "ldro_minus_grpo_final",
+        "grpo_over_ldro_final_variance",
+    )
     out |= {k: v for k, v in out["measures"][out["measure"]].items() if k in verdicts}
     return out
 

@@ -268,6 +268,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
                 summary = measure["summary"][m]
                 figures |= {f"{m}_{prefix}_{k}": summary[k] for k in ("final_mean", "final_std", "drift_cost")}
             figures[f"{prefix}_ldro_minus_grpo_final"] = measure["ldro_minus_grpo_final"]["mean"]
+            figures[f"{prefix}_grpo_over_ldro_final_variance"] = measure["grpo_over_ldro_final_variance"]["ratio"]
     _write(paths.report("finetune.json"), report)
     return {k: float(v) for k, v in figures.items()}
 

@@ -41,6 +41,7 @@ from dualrerank.rewards import RewardSpec, hybrid_reward
 from dualrerank.sampling import gumbel_max_sample, masked_sequential_argmax, sequence_log_prob
 
 METHODS = ("ldro", "grpo")
+PROBE_CHUNK = 512  # probe requests per forward pass
 
 
 class PolicyLitModule(L.LightningModule):
@@ -109,13 +110,16 @@ class PolicyLitModule(L.LightningModule):
         """Probe figure [ours]: mean intended reward of the greedy list / that of the upstream list. The greedy
         lists are kept (``probe_pages``), so the stage can score the same curve with a judge it never trains on."""
         assert self.probe is not None
-        x = SlateInputs.from_batch(self.probe)
-        greedy = masked_sequential_argmax(self.net(x), x.pad_mask)
-        pages = torch.stack([greedy, self.probe["upstream_page"]], dim=1)  # [P, 2, K]
-        total = (self.rewards(x, pages, self.probe["item_reward"]) * self.reward_weights).sum(-1).mean(0)  # [2]
+        greedy, total = [], torch.zeros(2, device=self.device)
+        for a in range(0, len(self.probe["pad_mask"]), PROBE_CHUNK):  # chunked: the probe may be a whole split
+            chunk = {k: v[a : a + PROBE_CHUNK] for k, v in self.probe.items()}
+            x = SlateInputs.from_batch(chunk)
+            greedy.append(masked_sequential_argmax(self.net(x), x.pad_mask))
+            pages = torch.stack([greedy[-1], chunk["upstream_page"]], dim=1)  # [P, 2, K]
+            total += (self.rewards(x, pages, chunk["item_reward"]) * self.reward_weights).sum((0, 2))  # [2]
         value = float(total[0] / total[1])
         self.curve.append((step, value))
-        self.probe_pages.append(greedy.cpu())
+        self.probe_pages.append(torch.cat(greedy).cpu())
         return value
 
     # --- loss -----------------------------------------------------------------------------------------------

@@ -55,9 +55,9 @@ def _summary(args: argparse.Namespace) -> int:
 def _bench_serve(args: argparse.Namespace) -> int:
     import json
 
+    from dualrerank.bench.serve import bench_serve
     from dualrerank.config import load_params
     from dualrerank.paths import Paths
-    from dualrerank.serving.bench import bench_serve
 
     root = Path(args.root).resolve()
     paths = Paths(root)
@@ -92,8 +92,8 @@ def _audit_judge(args: argparse.Namespace) -> int:
     import json
 
     from dualrerank.config import load_params
+    from dualrerank.evaluation.evalset import audit_files
     from dualrerank.paths import Paths
-    from dualrerank.stages.evaluate import audit_files
 
     root = Path(args.root).resolve()
     paths = Paths(root)

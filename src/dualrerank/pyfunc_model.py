@@ -18,7 +18,7 @@ import torch
 from mlflow.pyfunc.model import PythonModel
 
 from dualrerank.models.components import SlateInputs
-from dualrerank.serving.reranker import Reranker
+from dualrerank.reranking import Reranker
 
 
 class RerankerModel(PythonModel):

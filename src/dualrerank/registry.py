@@ -53,6 +53,17 @@ def champion(params: Params, root: Path = Path(".")) -> ModelVersion | None:
     return mlflow_client.get_model_version_by_alias(cfg.model_name, cfg.alias)
 
 
+def latest(params: Params, root: Path = Path(".")) -> ModelVersion | None:
+    """The newest registered version (whatever its gate said), or ``None`` when nothing is registered yet."""
+    try:
+        versions = client(params, root).search_model_versions(f"name='{params.release.model_name}'")
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    return max(versions, key=lambda v: int(v.version), default=None)
+
+
 def download(params: Params, version: str, dest: Path, root: Path = Path(".")) -> dict[str, Path]:
     """Copy a registered version's files into ``dest``; returns ``{"generator", "evaluator", "metadata"}`` paths.
 

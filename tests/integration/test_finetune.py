@@ -12,6 +12,7 @@ import yaml
 
 from dualrerank.config import params_from_dict
 from dualrerank.data.datamodule import TensorDictDataset
+from dualrerank.evaluation.evalset import judge_with_rules
 from dualrerank.evaluation.policies import top_k
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.encoder import SetEncoder
@@ -19,11 +20,10 @@ from dualrerank.models.evaluator import ListEvaluator
 from dualrerank.models.io import load_model
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
+from dualrerank.reranking import Judge
 from dualrerank.rewards import RewardSpec
 from dualrerank.sampling import masked_sequential_argmax
-from dualrerank.serving.reranker import Judge
 from dualrerank.stages import STAGES
-from dualrerank.stages.evaluate import judge_with_rules
 from dualrerank.stages.runner import execute
 from dualrerank.training.rl_module import PolicyLitModule
 from dualrerank.training.trainer import build_stream_trainer

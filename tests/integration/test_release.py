@@ -16,13 +16,13 @@ import yaml
 from dualrerank import registry
 from dualrerank.config import load_params
 from dualrerank.data.slates import SlateMeta, Slates
+from dualrerank.evaluation.evalset import build_eval_set
 from dualrerank.evaluation.policies import generative, run_policy
 from dualrerank.evaluation.scoring import page_metrics
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.io import load_model
 from dualrerank.paths import Paths
-from dualrerank.serving.reranker import Reranker
-from dualrerank.stages.evaluate import build_eval_set
+from dualrerank.reranking import Reranker
 from dualrerank.stages.release import candidate_generator
 from dualrerank.stages.runner import execute
 from dualrerank.tracking import tracking_uri, use_experiment

@@ -25,9 +25,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from dualrerank.serving.load import Client, run_load
-from dualrerank.serving.server import free_port, start_server, stop_server, wait_ready
-from dualrerank.serving.traffic import malformed_bodies
+from dualrerank.bench.load import Client, run_load
+from dualrerank.bench.server import free_port, start_server, stop_server, wait_ready
+from dualrerank.bench.traffic import malformed_bodies
 from serving_models import FC, F, K, package_tiny, request_body
 
 ROOT = Path(__file__).resolve().parents[2]

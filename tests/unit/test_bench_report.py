@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dualrerank.bench.load import summarize
+from dualrerank.bench.serve import report
 from dualrerank.config.serving import PackageConfig
-from dualrerank.serving.bench import report
-from dualrerank.serving.load import summarize
 
 
 def level(nar: float, unbatched: float, ar: float, wall: float) -> dict:

@@ -9,8 +9,8 @@ import torch
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.models.encoder import SetEncoder
 from dualrerank.models.student import NARStudent
+from dualrerank.stages.evaluator_fit import halves
 from dualrerank.stages.explore import logged_outcomes, round_slates, student_pages
-from dualrerank.stages.train_evaluator import halves
 
 R, N, K, F = 3, 5, 3, 2
 META = SlateMeta(
@@ -99,7 +99,7 @@ def test_an_interrupted_evaluator_fit_resumes_only_on_the_same_round(tmp_path, m
     from dualrerank.config import params_from_dict
     from dualrerank.config.finetune import ExploreConfig
     from dualrerank.paths import Paths
-    from dualrerank.stages import train_evaluator as te
+    from dualrerank.stages import evaluator_fit as te
 
     paths = Paths(tmp_path)
     for f in (paths.split("train"), paths.split("val"), paths.model("student")):

@@ -10,8 +10,8 @@ from dualrerank.evaluation.judge_audit import candidate_lists, select, within_re
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.encoder import SetEncoder
 from dualrerank.models.student import NARStudent
+from dualrerank.reranking import Reranker
 from dualrerank.sampling import masked_sequential_argmax
-from dualrerank.serving.reranker import Reranker
 
 
 def test_select_takes_each_rows_best_scored_value_and_breaks_ties_toward_the_earlier_list():

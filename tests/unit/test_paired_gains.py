@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dualrerank.stages.evaluate import paired_gains
+from dualrerank.evaluation.evalset import paired_gains
 
 
 def test_a_small_consistent_gain_is_significant_only_when_paired():

@@ -8,8 +8,8 @@ import torch
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.evaluator import ListEvaluator
 from dualrerank.models.pointwise import PointwiseScorer
+from dualrerank.reranking import Judge
 from dualrerank.sampling import masked_sequential_argmax
-from dualrerank.serving.reranker import Judge
 from dualrerank.training.relabel import evaluator_best_targets, proposal_logits
 
 B, N, K, F, Fc = 40, 7, 3, 4, 2

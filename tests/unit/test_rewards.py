@@ -8,6 +8,7 @@ from torch.testing import assert_close
 
 from dualrerank.data.schema import PAD_INDEX
 from dualrerank.models.components import SlateInputs
+from dualrerank.reranking import Judge
 from dualrerank.rewards import (
     RewardSpec,
     below_relevance_floor,
@@ -19,7 +20,6 @@ from dualrerank.rewards import (
     kept_positive,
     prior_rule_scorer,
 )
-from dualrerank.serving.reranker import Judge
 
 # five candidates; features: [author one-hot x3 | category one-hot x2 | relevance]
 AUTHOR = [0, 1, 0, 2, 1]

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from dualrerank.bench.traffic import malformed_bodies, mutations
 from dualrerank.data.schema import stand_in_upstream_score
 from dualrerank.serving.adapter import ModelSpec, RequestError, collate, prepare
 from dualrerank.serving.http import error_body
 from dualrerank.serving.schemas import RerankRequest
-from dualrerank.serving.traffic import malformed_bodies, mutations
 
 SPEC = ModelSpec(
     n_item_features=3,

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from dualrerank.config.base import ConfigError, build
+from dualrerank.config.benchmark import BenchmarkConfig
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
 from dualrerank.config.evaluation import EvaluateConfig
@@ -55,6 +56,7 @@ class Params:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     package: PackageConfig = field(default_factory=PackageConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     release: ReleaseConfig = field(default_factory=ReleaseConfig)
 
 

@@ -11,9 +11,9 @@ import numpy as np
 from torch import Tensor
 
 from dualrerank import metrics
-from dualrerank.config.finetune import DriftConfig
+from dualrerank.config.benchmark import DriftConfig
 from dualrerank.evaluation.scoring import EvalSet, batched_scores, response_utilities, true_utilities
-from dualrerank.serving.reranker import Judge
+from dualrerank.reranking import Judge
 
 MEASURES = ("true_utility", "evaluator_utility", "heldout_evaluator_utility")
 TAIL = 0.2  # "final" = mean over the probes of the last 20% of the stream

@@ -27,7 +27,7 @@ from torch import Tensor
 from dualrerank import metrics
 from dualrerank.evaluation.scoring import EvalSet, batched_scores, response_utilities
 from dualrerank.models.components import SlateInputs
-from dualrerank.serving.reranker import Judge, Reranker
+from dualrerank.reranking import Judge, Reranker
 
 
 @torch.inference_mode()

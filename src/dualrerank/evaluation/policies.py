@@ -11,7 +11,7 @@ from torch import Tensor
 from dualrerank.data.schema import PAD_INDEX
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.pointwise import PointwiseScorer
-from dualrerank.serving.reranker import Reranker
+from dualrerank.reranking import Reranker
 
 PageFn = Callable[[SlateInputs], Tensor]
 

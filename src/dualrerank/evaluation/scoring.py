@@ -11,7 +11,7 @@ from torch import Tensor
 
 from dualrerank import metrics
 from dualrerank.models.components import SlateInputs
-from dualrerank.serving.reranker import Judge, RuleScorer
+from dualrerank.reranking import Judge, RuleScorer
 from dualrerank.world.logs import WORLD_RESPONSES
 from dualrerank.world.requests import RequestSet
 from dualrerank.world.simulator import World

@@ -152,3 +152,18 @@ class ARTeacher(nn.Module):
             taken = taken[src].scatter(1, nxt.clamp(min=0)[:, None], True) | empty[src][:, None]
             score = best
         return prefix.reshape(B, width, k)[:, 0]
+
+
+@torch.no_grad()
+def teacher_trajectories(
+    teacher: ARTeacher, tensors: dict[str, torch.Tensor], batch: int = 512
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy lists ``[R, K]`` of the teacher and its step logits along them ``[R, K, N]``."""
+    lists, logits = [], []
+    n = len(tensors["pad_mask"])
+    for s in range(0, n, batch):
+        x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in tensors.items()})
+        traj = teacher.greedy(x)
+        lists.append(traj)
+        logits.append(teacher(x, traj))
+    return torch.cat(lists), torch.cat(logits)

@@ -17,7 +17,7 @@ import torch
 
 from dualrerank.data.schema import stand_in_upstream_score
 from dualrerank.models.components import SlateInputs
-from dualrerank.serving.reranker import RerankResult
+from dualrerank.reranking import RerankResult
 from dualrerank.serving.schemas import Metadata, RerankRequest, RerankResponse, RerankScores
 
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dualrerank.reranking import Reranker
 from dualrerank.serving.adapter import ModelSpec, Prepared, collate, prepare, respond
 from dualrerank.serving.batching import MicroBatcher
-from dualrerank.serving.reranker import Reranker
 from dualrerank.serving.schemas import Metadata, RerankRequest, RerankResponse
 
 

@@ -21,9 +21,9 @@ import torch
 
 from dualrerank.config.base import ConfigError, build
 from dualrerank.config.serving import PackageConfig
+from dualrerank.reranking import Reranker
 from dualrerank.serving.adapter import ModelSpec
 from dualrerank.serving.engine import RerankEngine
-from dualrerank.serving.reranker import Reranker
 
 MODEL_NAME = "dualrerank-reranker"  # the BentoML model name; the service serves its latest version
 FILES = {"generator": "generator.ckpt", "judge": "evaluator.ckpt", "teacher": "teacher.ckpt"}

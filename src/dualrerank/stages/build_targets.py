@@ -19,8 +19,8 @@ from dualrerank.data.targets import build_targets
 from dualrerank.models.io import load_as, load_model
 from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.paths import Paths
+from dualrerank.reranking import Judge
 from dualrerank.rewards import build_reward_spec, prior_rule_scorer
-from dualrerank.serving.reranker import Judge
 from dualrerank.stages.common import load_data
 from dualrerank.training.relabel import evaluator_best_targets
 

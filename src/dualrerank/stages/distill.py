@@ -7,33 +7,15 @@ with a hard sequence-level term and the ground-truth term.
 
 from __future__ import annotations
 
-import torch
-
 from dualrerank.config import Params
 from dualrerank.losses import rank_decay_weights
-from dualrerank.models.components import SlateInputs
 from dualrerank.models.io import build_student, load_model
-from dualrerank.models.teacher import ARTeacher
+from dualrerank.models.teacher import ARTeacher, teacher_trajectories
 from dualrerank.paths import Paths
 from dualrerank.stages.common import fingerprint, fit_normalization, load_data, save_and_log, supervised_tensors, train
 from dualrerank.training.modules import StudentLitModule
 
 SECTIONS = ("data", "build_targets", "distill")
-
-
-@torch.no_grad()
-def teacher_trajectories(
-    teacher: ARTeacher, tensors: dict[str, torch.Tensor], batch: int = 512
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Greedy lists ``[R, K]`` of the teacher and its step logits along them ``[R, K, N]``."""
-    lists, logits = [], []
-    n = len(tensors["pad_mask"])
-    for s in range(0, n, batch):
-        x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in tensors.items()})
-        traj = teacher.greedy(x)
-        lists.append(traj)
-        logits.append(teacher(x, traj))
-    return torch.cat(lists), torch.cat(logits)
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:

@@ -8,23 +8,19 @@ evaluator-vs-truth correlation. Logs without a world keep every true-utility fie
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from dualrerank import metrics
 from dualrerank.config import Params
-from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
-from dualrerank.data.targets import item_reward
 from dualrerank.evaluation import diagnostics, plots
 from dualrerank.evaluation.correlation import evaluator_correlation
+from dualrerank.evaluation.evalset import audit_student, build_eval_set, finite_or_null, judge_with_rules, paired_gains
 from dualrerank.evaluation.gate import candidate_name, quality_gate
-from dualrerank.evaluation.judge_audit import candidate_lists, judge_audit
 from dualrerank.evaluation.latency import slice_requests, time_policies
 from dualrerank.evaluation.policies import Policy, generative, run_policy, score_and_sort, upstream
 from dualrerank.evaluation.report import console_table, gate_lines, reading, write_markdown
@@ -35,47 +31,12 @@ from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
 from dualrerank.paths import Paths
-from dualrerank.serving.reranker import Judge, Reranker, prior_rules
-from dualrerank.world.simulator import World
+from dualrerank.reranking import Judge, Reranker
 
 SECTIONS = ("data", "world", "evaluate", "train_teacher")
 
 # model file -> policy name of its greedy list; the Best-of-N rows use the best available NAR student.
 NAR_MODELS = (("nar", "nar_nokd"), ("student", "nar_kd"), ("student_grpo", "nar_grpo"), ("student_ldro", "nar_ldro"))
-
-
-def build_eval_set(params: Params, paths: Paths, meta: SlateMeta, test: Slates) -> EvalSet:
-    world, requests = None, None
-    if paths.world.exists():  # generate rewrites data/raw/truth every run: a world there is these logs' world
-        world = World.load(paths.world)
-        requests = world.split_of(test.request_id.astype(np.int64))
-        if not np.array_equal(requests.item_id.astype(str), test.item_id):
-            raise ValueError("test slates and world requests disagree on candidates; rerun generate + validate")
-    judges = {  # the evaluators after the on-policy round (stage explore): the ones fine-tuning and serving use
-        name: Judge.from_file(f)
-        for name, f in (("evaluator", paths.judge), ("heldout_evaluator", paths.heldout_judge))
-        if f.exists()
-    }
-    viewport = world.cfg.viewport if world is not None else min(4, meta.page_len)
-    return EvalSet(
-        slate_tensors(test),
-        item_reward(test, meta, params.data.reward.item),
-        viewport,
-        meta.page_len,
-        world,
-        requests,
-        judges,
-        graded_relevance(paths, test),
-    )
-
-
-def graded_relevance(paths: Paths, test: Slates) -> np.ndarray | None:
-    """``[R, N]`` graded labels of the test candidates (LETOR data), None when the data has none."""
-    if not paths.relevance.exists():
-        return None
-    with np.load(paths.relevance) as z:
-        rows = dict(zip(z["request_id"].astype(str), z["grade"]))
-    return np.stack([rows[r] for r in test.request_id])
 
 
 def build_policies(params: Params, paths: Paths, ev: EvalSet) -> tuple[list[Policy], dict[str, torch.nn.Module]]:
@@ -107,13 +68,6 @@ def build_policies(params: Params, paths: Paths, ev: EvalSet) -> tuple[list[Poli
             rr = Reranker(best, judge, temperature=cfg.bon_temperature, seed=cfg.seed)
             policies.append(generative(f"{best_nar}_bon{n}", rr, n))
     return policies, nets
-
-
-def judge_with_rules(judge: Judge, generator_meta: dict) -> Judge:
-    """The Best-of-N judge with the prior rules recorded in the generator's file: the rules it was fine-tuned
-    with, or those of the judge that chose its targets (a distilled student inherits the teacher's); none
-    for a generator without a ``reward_spec``."""
-    return dataclasses.replace(judge, rules=prior_rules(generator_meta))
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:
@@ -195,45 +149,10 @@ def released_judge_audit(params: Params, paths: Paths, ev: EvalSet, rows: dict[s
     return {"generator": name, **audit_student(params, ev, paths.model(file), judge)}
 
 
-def audit_student(params: Params, ev: EvalSet, generator: Path, judge: Judge) -> dict:
-    """``judge_audit`` of ``judge`` (with the prior rules the generator's file records) on the lists the released
-    Best-of-N draws from the student in ``generator`` (its size, the serving temperature, the evaluation seed)."""
-    cfg = params.evaluate
-    student, record = load_as(generator, NARStudent)
-    n = cfg.gate.candidate_n_samples
-    reranker = Reranker(student, temperature=cfg.bon_temperature, seed=cfg.seed)
-    lists = candidate_lists(reranker, ev.tensors, n, cfg.batch_size)
-    return judge_audit(ev, lists, judge_with_rules(judge, record["meta"]))
-
-
-def audit_files(
-    params: Params, paths: Paths, generator: Path, evaluator: Path, split: str = "val", n_requests: int | None = None
-) -> dict:
-    """``dualrerank audit-judge``: the audit of any evaluator file over any student file, on the first ``n_requests``
-    of a split. Validation by default: design experiments compare evaluators without looking at the test split."""
-    slates = Slates.load(paths.split(split))
-    if n_requests is not None:
-        slates = slates.subset(slice(0, n_requests))
-    ev = build_eval_set(params, paths, SlateMeta.load(paths.meta), slates)
-    audit = audit_student(params, ev, generator, Judge.from_file(evaluator))
-    return {"split": split, "generator": str(generator), "evaluator": str(evaluator), **audit}
-
-
 def _released(params: Params, ev: EvalSet, rows: dict[str, dict]) -> tuple[int, str | None, Judge | None]:
     """The released Best-of-N size, the candidate policy's name (None if not evaluated) and the bare judge."""
     n = params.evaluate.gate.candidate_n_samples
     return n, candidate_name(rows, n), (ev.judges.get("evaluator") if ev.judges else None)
-
-
-def paired_gains(utilities: dict[str, np.ndarray], rows: dict[str, dict], baseline: str = "score_and_sort") -> None:
-    """Each policy's true-utility gain over ``baseline`` on the same requests, with its 95% interval (paired: far
-    tighter than comparing the two policies' own intervals)."""
-    base = utilities.get(baseline)
-    if base is None:
-        return
-    for name, u in utilities.items():
-        if name != baseline:
-            rows[name][f"true_utility_gain_vs_{baseline}"] = metrics.paired_difference(u, base)
 
 
 def write_reports(report: dict, paths: Paths) -> None:
@@ -309,16 +228,3 @@ def _diagnostics(nets: dict[str, torch.nn.Module], ev: EvalSet, cfg) -> dict:
     if best is not None:
         out.update({k: out["by_student"][best][k] for k in ("ptar", "ptar_viewport", "collapse_rate")})
     return out
-
-
-def finite_or_null(obj: object) -> object:
-    """JSON-safe copy: NaN and infinities become null (JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {k: finite_or_null(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_or_null(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj

@@ -37,7 +37,7 @@ from dualrerank.models.student import NARStudent
 from dualrerank.paths import Paths
 from dualrerank.sampling import gumbel_max_sample
 from dualrerank.stages.common import load_data
-from dualrerank.stages.train_evaluator import fit_evaluator, halves
+from dualrerank.stages.evaluator_fit import fit_evaluator, halves
 from dualrerank.world.logs import WORLD_RESPONSES
 from dualrerank.world.responses import sample_responses
 from dualrerank.world.simulator import World

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from dualrerank import registry
+from dualrerank.childenv import code_env
 from dualrerank.config import Params
 from dualrerank.models.io import load_model
 from dualrerank.paths import Paths
-from dualrerank.serving.server import code_env
 from dualrerank.serving.store import MODEL_NAME, import_reranker
 
 SECTIONS = ("package", "world", "evaluate", "release")

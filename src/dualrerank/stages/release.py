@@ -25,12 +25,12 @@ from typing import Any
 from dualrerank import registry
 from dualrerank.config import Params
 from dualrerank.data.slates import SlateMeta, Slates
+from dualrerank.evaluation.evalset import build_eval_set
 from dualrerank.evaluation.policies import generative, run_policy
 from dualrerank.evaluation.scoring import EvalSet, page_metrics
 from dualrerank.models.io import load_model
 from dualrerank.paths import Paths
-from dualrerank.serving.reranker import Reranker
-from dualrerank.stages.evaluate import build_eval_set
+from dualrerank.reranking import Reranker
 from dualrerank.tracking import data_version, dvc_lock_hash, git_commit
 
 SECTIONS = ("data", "world", "evaluate", "release")

@@ -4,108 +4,15 @@ judges, it is never a reward)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from dualrerank.config import Params
-from dualrerank.config.data import RuleConfig
-from dualrerank.config.training import EvaluatorNetConfig
 from dualrerank.data.datamodule import slate_tensors
-from dualrerank.data.slates import SlateMeta, Slates
-from dualrerank.models.io import build_evaluator
 from dualrerank.paths import Paths
-from dualrerank.rewards import identity_groups
-from dualrerank.stages.common import fingerprint, fit_normalization, load_data, save_and_log, seed_module, train
-from dualrerank.training.modules import EvaluatorLitModule
+from dualrerank.stages.common import load_data
+from dualrerank.stages.evaluator_fit import fit_evaluator, halves
 
 SECTIONS = ("data", "train_evaluator")
-
-
-def target_kinds(slates: Slates) -> tuple[list[str], list[float], list[str]]:
-    """Binary or continuous per item feedback (with a scale: mean shown value) and per page feedback."""
-    shown = slates.shown
-    item_kinds, scales = [], []
-    for l in range(slates.feedback.shape[-1]):
-        values = slates.feedback[..., l][shown]
-        binary = bool(np.isin(values, (0.0, 1.0)).all())
-        item_kinds.append("binary" if binary else "continuous")
-        scales.append(1.0 if binary else float(max(np.abs(values).mean(), 1e-6)))
-    page_kinds = []
-    for p in range(slates.page_feedback.shape[-1]):
-        v = slates.page_feedback[:, p]
-        page_kinds.append("binary" if np.isin(v[~np.isnan(v)], (0.0, 1.0)).all() else "continuous")
-    return item_kinds, scales, page_kinds
-
-
-def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates, rules: RuleConfig) -> dict[str, Any]:
-    """The evaluator's hyper-parameters; its pair terms match identities on the columns that ``rules`` names."""
-    item_kinds, scales, page_kinds = target_kinds(train)
-    groups = identity_groups(meta.item_features, rules) if net.pairwise else []
-    return {
-        "n_item_features": len(meta.item_features),
-        "n_context_features": len(meta.context_features),
-        "item_kinds": item_kinds,
-        "page_kinds": page_kinds,
-        "item_scales": scales,
-        "d_model": net.d_model,
-        "n_heads": net.n_heads,
-        "n_layers": net.n_layers,
-        "page_len": meta.page_len,
-        "arch": net.arch,
-        "residual": net.residual,
-        "pairwise": net.pairwise,
-        "identity_groups": groups,
-        "dropout": net.dropout,
-    }
-
-
-def halves(n: int, main_share: float) -> np.ndarray:
-    """``[n]`` True on the main evaluator's training requests: disjoint from the held-out evaluator's, interleaved
-    in time so both see the whole period."""
-    idx = np.arange(n)
-    return np.floor((idx + 1) * main_share) > np.floor(idx * main_share)
-
-
-def fit_evaluator(
-    params: Params,
-    paths: Paths,
-    meta: SlateMeta,
-    role: str,
-    train_logs: Slates,
-    val_t: dict,
-    out: str,
-    source: tuple[Any, tuple[Path, ...]] = ((), ()),
-) -> dict[str, float]:
-    """Train the ``role`` (``evaluator`` or ``evaluator_heldout``) network on ``train_logs``; write ``out``.
-    ``source``: the configs and files ``train_logs`` were made with beyond the splits, so that an interrupted fit
-    resumes only on the same logs."""
-    cfg = params.train_evaluator
-    net_cfg = cfg.main if role == "evaluator" else cfg.heldout
-    seed_module(net_cfg.seed)
-    hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules)
-    net = build_evaluator(hp)
-    tr = slate_tensors(train_logs)
-    fit_normalization(net.inputs, tr)
-    module = EvaluatorLitModule(net, cfg.optim.lr, cfg.optim.weight_decay)
-    configs, files = source
-    key = fingerprint(paths, out, cfg, (paths.split("train"), paths.split("val"), *files))
-    key += "".join(fingerprint(paths, "", c, ()) for c in configs)
-    with _nested_run(out):
-        train(module, tr, val_t, cfg.optim, params, paths, key)
-    info = {
-        "stage": "train_evaluator",
-        "role": role,
-        "n_train_requests": len(train_logs),
-        "item_weights": _aligned(meta.feedback, params.data.reward.item),
-        "page_weights": _aligned(meta.page_feedback, params.data.reward.page),
-        **meta.__dict__,
-    }
-    sizes = save_and_log(paths.model(out), "evaluator", hp, net, info)
-    return {f"{out}_{k}": v for k, v in sizes.items()}
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:
@@ -117,19 +24,3 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         part = data["train"].subset(np.flatnonzero(rows))
         figures |= fit_evaluator(params, paths, meta, role, part, val_t, role)
     return figures
-
-
-def _aligned(names: list[str], weights: dict[str, float]) -> list[float]:
-    return [float(weights.get(n, 0.0)) for n in names]
-
-
-@contextmanager
-def _nested_run(name: str) -> Iterator[None]:
-    """A nested MLflow run per evaluator, so the two trainings' curves do not mix."""
-    import mlflow
-
-    if mlflow.active_run() is None:
-        yield
-        return
-    with mlflow.start_run(run_name=f"train_evaluator/{name}", nested=True):
-        yield

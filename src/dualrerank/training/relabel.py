@@ -19,8 +19,8 @@ from torch import Tensor
 
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.pointwise import PointwiseScorer
+from dualrerank.reranking import Judge
 from dualrerank.sampling import gumbel_max_pages
-from dualrerank.serving.reranker import Judge
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,14 @@ from typing import Any
 
 import psutil
 
+from dualrerank.bench.load import Client, run_load, summarize
+from dualrerank.bench.server import free_port, start_server, stop_server, wait_ready
+from dualrerank.bench.traffic import malformed_bodies, valid_bodies
 from dualrerank.config.serving import PackageConfig
 from dualrerank.data.slates import Slates
 from dualrerank.serving.adapter import prepare
-from dualrerank.serving.load import Client, run_load, summarize
 from dualrerank.serving.schemas import RerankRequest
-from dualrerank.serving.server import free_port, start_server, stop_server, wait_ready
 from dualrerank.serving.store import ENV_BATCHING, ENV_GENERATOR, MODEL_NAME, load_engine
-from dualrerank.serving.traffic import malformed_bodies, valid_bodies
 
 SERVERS = {
     "nar_bon": {ENV_GENERATOR: "nar", ENV_BATCHING: "1"},

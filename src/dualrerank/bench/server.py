@@ -17,16 +17,9 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-import dualrerank
+from dualrerank.childenv import code_env
 
 SERVICE = "dualrerank.serving.service:Reranker"
-
-
-def code_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child process that must import this ``dualrerank``."""
-    code = str(Path(dualrerank.__file__).resolve().parents[1])
-    path = os.pathsep.join(filter(None, [code, os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "BENTOML_DO_NOT_TRACK": "True", **(extra or {})}
 
 
 def free_port() -> int:

@@ -40,6 +40,7 @@ repro: venv
 
 deploy: venv
 	$(BIN)/prefect work-pool create dual-rerank --type process --overwrite
+	$(BIN)/prefect work-pool set-concurrency-limit dual-rerank 1
 	$(BIN)/prefect --no-prompt deploy --all
 
 worker: venv
@@ -68,17 +69,12 @@ sweep: venv
 clean-data:
 	rm -rf data/raw data/processed data/models data/reports data/checkpoints
 
-# Real data: the MSLR-WEB10K Fold 1 excerpt (docs/click-model.md). run-mslr overwrites data/ with the MSLR run
-# (params.yaml + the params.mslr.yaml overlay, outside DVC); a later `make run` sees DVC's outputs changed and
-# brings the default world's back (from DVC's run cache when it has them).
+# Real data: the MSLR-WEB10K Fold 1 excerpt (docs/click-model.md). run-mslr runs the production DVC pipeline with
+# the params.mslr.yaml overlay (merged into params.yaml for the run, then restored); a later `make run` sees the
+# parameters changed and brings the default world's outputs back (from DVC's run cache when it has them).
 fetch-mslr: venv
 	$(BIN)/dualrerank fetch-mslr
 
-# every stage up to evaluate: release and package are the default world's production steps (registry, Bento)
-MSLR_STAGES := generate validate train_evaluator train_pointwise build_targets train_teacher train_nar distill finetune evaluate
-
 run-mslr: fetch-mslr
-	@start=$$(date +%s); \
-	$(BIN)/dualrerank run $(MSLR_STAGES) --overlay params.mslr.yaml && \
-	$(BIN)/dualrerank summary && \
-	echo "run-mslr: pipeline done in $$(( $$(date +%s) - start )) s; report: data/reports/metrics.json"
+	$(BIN)/python flows/pipeline.py --overlay params.mslr.yaml
+	$(BIN)/dualrerank summary

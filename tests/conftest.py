@@ -74,9 +74,10 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
     # tiny models need not pass the quality gate, so a tiny project may have no champion: package its local files
     raw["package"].update(build=False, max_n_samples=8, max_candidates=30, source="local")
     raw["package"]["bench"].update(requests=20, warmup=2, n_candidates=12, distinct_requests=4, malformed=40)
-    raw["finetune"].update(steps=6, batch_size=8, group_size=4, lr_grid=[1e-3], probe_requests=16, probe_every=2)
-    raw["finetune"]["drift"].update(seeds=[0, 1])
-    raw["finetune"]["test_seeds"] = [1]
+    raw["finetune"].update(window=48, batch_size=8, group_size=4, probe_requests=16, probe_every=2)
+    raw["benchmark"].update(lr_grid=[1e-3], seeds=[1], probe_requests=16)
+    raw["benchmark"]["drift"].update(seeds=[0, 1])
+    raw["benchmark"]["scaling"].update(factors=[1, 2])
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         raw[section][name] = value
@@ -101,7 +102,7 @@ def make_project(dest: Path, **overrides: Any) -> Path:
     raw = tiny_params(**overrides)
     # The pipeline itself never promotes a tiny model (an unreachable gate), so the first release is always
     # registered but not promoted; tests promote by rewriting the gate in metrics.json.
-    raw["evaluate"]["gate"]["min_kd_over_ar"] = 2.0
+    raw["evaluate"]["gate"]["min_gain_vs_baseline"] = 1.0e9
     (dest / "params.yaml").write_text(yaml.safe_dump(raw))
     Repo.init(str(dest), no_scm=True).close()
     return dest

@@ -11,14 +11,15 @@ from dualrerank.config import ConfigError
 
 def _run(args: argparse.Namespace) -> int:
     from dualrerank.config import load_params
-    from dualrerank.stages import STAGES
+    from dualrerank.stages import BENCHMARK_STAGES, STAGES
     from dualrerank.stages.runner import execute
 
     root = Path(args.root)
     stages = list(STAGES) if args.stage == ["all"] else args.stage
-    unknown = [s for s in stages if s not in STAGES]
+    unknown = [s for s in stages if s not in STAGES + BENCHMARK_STAGES]
     if unknown:
-        print(f"error: unknown stage(s) {unknown}; stages are {list(STAGES)} or 'all'", file=sys.stderr)
+        known = list(STAGES + BENCHMARK_STAGES)
+        print(f"error: unknown stage(s) {unknown}; stages are {known} or 'all'", file=sys.stderr)
         return 2
     params = load_params(root / "params.yaml", args.overlay) if args.overlay else None
     if args.overlay:
@@ -118,6 +119,15 @@ def _audit_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from dualrerank.benchmark import STUDIES, study_main
+
+    if args.study not in STUDIES:
+        print(f"error: unknown study {args.study!r}; studies are {sorted(STUDIES)}", file=sys.stderr)
+        return 2
+    return study_main(args.study)(list(args.args), Path(args.root).resolve())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dualrerank", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root holding params.yaml and data/")
@@ -164,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("sweep", help="headroom vs dependency strength: small worlds at several strengths")
     p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("bench", help="a study of the research benchmark (benchmarks/dvc.yaml, make benchmark)")
+    p.add_argument("study", help="rl, select, finetune-report, drift-report, evaluate, sweep, scaling, ..., results")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the study's own arguments (dualrerank bench STUDY -h)")
+    p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
     try:

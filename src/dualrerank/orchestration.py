@@ -1,97 +1,113 @@
-"""Run pipeline stages the way ``dvc repro`` does, from Python, so the Prefect flow and DVC agree.
+"""Run pipeline stages through DVC's own command line, one process per stage, for the Prefect flows.
 
-For each stage :func:`run_recorded` asks DVC whether the stage changed (its code, data and params
-against ``dvc.lock``), and if so clears its outputs, runs it through :func:`run_stage` (the same stage
-function ``dualrerank run STAGE`` calls) and commits it to ``dvc.lock`` and the DVC cache, all under
-DVC's repository lock. A flow run therefore leaves the project exactly as ``dvc repro`` would: a
-following ``dvc repro`` has nothing to do, and a stage DVC considers up to date is not run again.
+A stage runs as ``dvc repro --single-item dvc.yaml:STAGE``: DVC decides whether it changed, restores its
+outputs from the run cache when it computed them before, runs ``dualrerank run STAGE`` in a child process
+otherwise, and records ``dvc.lock``. So a flow run leaves the project exactly as ``dvc repro`` would, and a
+stage killed by the OOM killer (or any signal) is a failed process that Prefect retries, not a dead flow.
+
+A run with a params *overlay* (a YAML file of the keys it changes, e.g. ``params.streaming.yaml``) merges it into
+``params.yaml`` for the run, as ``dvc exp run -S`` would, so DVC records the values the stages really ran with
+in ``dvc.lock``; ``params.yaml`` is put back as it was afterwards (:func:`overlaid_params`). The deployments
+share one work pool with a concurrency limit of one, so no other run sees the overlay.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import chdir, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dualrerank.config import load_params
-from dualrerank.stages.runner import execute
+from dualrerank.childenv import code_env
+from dualrerank.config import merge, params_from_dict
+
+TRANSIENT_MARKERS = (
+    "Unable to acquire lock",  # another DVC command holds the repository
+    "database is locked",  # a busy MLflow sqlite store
+    "exited with -9",  # killed by a signal: OOM killer, preemption (training resumes from its checkpoint)
+    "exited with 137",
+    "exited with -15",
+    "exited with 143",
+)
+
+
+class StageFailed(RuntimeError):
+    """A stage's process failed; ``transient`` says whether a retry may pass."""
+
+    def __init__(self, stage: str, returncode: int, tail: str) -> None:
+        super().__init__(f"stage {stage} failed (exit {returncode}):\n{tail}")
+        self.stage, self.returncode, self.tail = stage, returncode, tail
+        self.transient = returncode < 0 or any(m in tail for m in TRANSIENT_MARKERS)
+
+
+def dvc_command(stage: str, root: Path, force: bool = False) -> list[str]:
+    """The DVC command that runs one stage of ``root/dvc.yaml`` (and nothing before it)."""
+    target = f"{root.resolve() / 'dvc.yaml'}:{stage}"
+    return [sys.executable, "-m", "dvc", "repro", "--single-item", *(["--force"] * force), target]
+
+
+def status_of(output: str, stage: str) -> str:
+    """``ran``, ``restored`` (from DVC's run cache) or ``up to date``, read from DVC's output."""
+    if f"Stage '{stage}' didn't change, skipping" in output:
+        return "up to date"
+    if f"Stage '{stage}' is cached - skipping run, checking out outputs" in output:
+        return "restored"
+    return "ran"
+
+
+def run_dvc_stage(stage: str, root: Path, force: bool = False) -> dict[str, Any]:
+    """Run one stage in its own process, its output streamed through; raises :class:`StageFailed`."""
+    t0 = time.perf_counter()
+    lines: list[str] = []
+    env = code_env({"DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1"})
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    with subprocess.Popen(
+        dvc_command(stage, root, force), cwd=root, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1,
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            lines.append(line)
+    output = "".join(lines)
+    if proc.returncode != 0:
+        raise StageFailed(stage, proc.returncode, output[-4000:])
+    return {"stage": stage, "status": status_of(output, stage), "seconds": time.perf_counter() - t0}
 
 
 @contextmanager
-def locked_stage(root: Path, stage: str) -> Iterator[Any]:
-    """DVC's view of ``stage`` in the project at ``root``, with the repository locked (as ``dvc repro`` holds it)
-    and the project as the current directory (parts of DVC, like its run cache, resolve paths against it)."""
-    from dvc.repo import Repo, lock_repo
-
-    with chdir(root), Repo(str(root)) as repo, lock_repo(repo):
-        yield repo, repo.stage.get_target(dvc_target(root, stage))
-
-
-def dvc_target(root: Path, stage: str) -> str:
-    """``/abs/root/dvc.yaml:stage``: DVC resolves a bare stage name against the current directory."""
-    return f"{root.resolve() / 'dvc.yaml'}:{stage}"
-
-
-def lock_entry(root: Path, stage: str) -> dict[str, Any] | None:
-    lock = root / "dvc.lock"
-    return (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).get(stage) if lock.exists() else None
-
-
-def fingerprint(root: Path, stage: str) -> str | None:
-    """A key for ``stage``'s current state (its ``dvc.lock`` entry: code, data, params and outputs) when DVC
-    says the stage is up to date, else ``None``: a cache key that is only ever reused for identical work.
-    ``None`` too while another DVC command holds the repository: the stage itself then fails and retries."""
-    from dvc.lock import LockError
-
+def overlaid_params(root: Path, overlay: Path | None) -> Iterator[None]:
+    """``params.yaml`` with ``overlay``'s keys merged in for the block (checked first), then exactly as before."""
+    path = root / "params.yaml"
+    text = path.read_text()
+    if overlay is None:
+        yield
+        return
+    merged = merge(yaml.safe_load(text), yaml.safe_load(overlay.read_text()) or {})
+    params_from_dict(merged)  # a bad overlay fails here, before anything runs
     try:
-        with locked_stage(root, stage) as (_, dvc_stage):
-            if dvc_stage.changed():
-                return None
-    except LockError:
-        return None
-    entry = json.dumps(lock_entry(root, stage), sort_keys=True, default=str)
-    return f"{stage}-{hashlib.md5(entry.encode()).hexdigest()}"
-
-
-def run_stage(stage: str, root: Path) -> dict[str, Any]:
-    """Run one stage's function. Data-parallel training (``devices`` x ``num_nodes`` > 1) runs as its own
-    ``dualrerank run`` process instead: Lightning's DDP launcher starts the other ranks by re-running the
-    command line, which must be the stage's, not the flow's."""
-    common = load_params(root / "params.yaml").common
-    if common.devices * common.num_nodes > 1:
-        command = [sys.executable, "-m", "dualrerank.cli", "--root", str(root), "run", stage]
-        subprocess.run(command, check=True)
-        return {}
-    return execute(stage, root=root)
-
-
-def run_recorded(stage: str, root: Path, force: bool = False) -> dict[str, Any]:
-    """Run ``stage`` unless DVC says it is up to date (or ``force``), then record it in ``dvc.lock``."""
-    with locked_stage(root, stage) as (repo, dvc_stage):
-        if not force and not dvc_stage.changed():
-            return {"stage": stage, "status": "up to date"}
-        dvc_stage.remove_outs(ignore_remove=False, force=False)  # as dvc repro: no stale files in outputs
-        result = run_stage(stage, root)
-        repo.commit(dvc_target(root, stage), force=True)
-    return {"stage": stage, "status": "ran", **result}
+        path.write_text(
+            f"# params.yaml with the overlay {overlay.name} (restored after the run)\n" + yaml.safe_dump(merged)
+        )
+        yield
+    finally:
+        path.write_text(text)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Failures that can pass by themselves, worth a retry: another DVC command holding the repository lock,
-    a busy MLflow database, a network error to a tracking server or remote, a stage process killed by a
-    signal (OOM killer, preemption; training resumes from its checkpoint). Not: bad data, bad params, bugs."""
-    from dvc.lock import LockError
-
-    if isinstance(exc, subprocess.CalledProcessError):
-        return exc.returncode < 0
-    return isinstance(exc, (LockError, ConnectionError, TimeoutError)) or "database is locked" in str(exc)
+    """Failures that can pass by themselves, worth a retry: a stage process killed by a signal, another DVC
+    command holding the repository lock, a busy MLflow database, a network error. Not: bad data, bad params,
+    bugs (the same failure would come back)."""
+    if isinstance(exc, StageFailed):
+        return exc.transient
+    return isinstance(exc, (ConnectionError, TimeoutError)) or "database is locked" in str(exc)
 
 
 def markdown_reports(root: Path, stage: str) -> list[Path]:
@@ -103,9 +119,10 @@ def markdown_reports(root: Path, stage: str) -> list[Path]:
 
 
 def results_markdown(root: Path, steps: list[dict[str, Any]]) -> str:
-    """The run's results: what each stage did, the policies' held-out figures and the release decision."""
+    """The run's results: what each stage did and how long it took, the policies, the release decision."""
     lines = ["## Stages", "", "| stage | status | seconds |", "|---|---|---|"]
     lines += [f"| {s['stage']} | {s['status']} | {s.get('seconds', 0.0):.1f} |" for s in steps]
+    lines.append(f"| total | | {sum(s.get('seconds', 0.0) for s in steps):.1f} |")
     metrics = root / "data/reports/metrics.json"
     if metrics.exists():
         policies = json.loads(metrics.read_text())["policies"]
@@ -119,5 +136,8 @@ def results_markdown(root: Path, steps: list[dict[str, Any]]) -> str:
         r = json.loads(release.read_text())
         verdict = "promoted to champion" if r["promoted"] else "not promoted"
         lines += ["", "## Release", "", f"Version {r['registered_version']} {verdict}: {r['reason']}."]
-        lines.append(f"Champion: version {r['champion_version']}.")
+        lines += ["", "| check | value | rule | passed |", "|---|---|---|---|"]
+        for name, c in (r.get("checks") or {}).items():
+            lines.append(f"| {name} | {c.get('value')} | {c['rule']} {c['threshold']} | {c.get('passed')} |")
+        lines.append(f"\nChampion: version {r['champion_version']}.")
     return "\n".join(lines) + "\n"

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
@@ -101,7 +100,7 @@ def stage_run(stage: str, params: Params, sections: tuple[str, ...], root: Path 
     use_experiment(params, root)
     tags = {"stage": stage, "git_commit": git_commit(root), "dvc_lock_md5": dvc_lock_hash(root)}
     with mlflow.start_run(run_name=stage, tags=tags) as run:
-        logged = flatten({s: dataclasses.asdict(getattr(params, s)) for s in sections})
+        logged = flatten({s: getattr(params, s).model_dump() for s in sections})
         mlflow.log_params({k: str(v)[:500] for k, v in logged.items()})
         log.info("MLflow run %s (%s) at %s", run.info.run_id, stage, tracking_uri(params, root))
         yield run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dualrerank.bench.load import summarize
 from dualrerank.bench.serve import report
-from dualrerank.config.serving import PackageConfig
+from repo_params import repo_params
 
 
 def level(nar: float, unbatched: float, ar: float, wall: float) -> dict:
@@ -20,7 +20,7 @@ def test_report_ratios_and_checks():
     levels = {"1": level(0.004, 0.004, 0.010, 0.04), "8": level(0.010, 0.020, 0.030, 0.1)}
     levels["in_process"] = {"nar_bon": summarize([0.003] * 5, 0.015), "ar_greedy": summarize([0.006] * 5, 0.03)}
     malformed = {"server_errors": 0}
-    out = report({"nar_bon": meta}, {"nar_bon": 3.0}, levels, malformed, (1.0, 1.0, 1.0), 9.0, PackageConfig())
+    out = report({"nar_bon": meta}, {"nar_bon": 3.0}, levels, malformed, (1.0, 1.0, 1.0), 9.0, repo_params().package)
     assert abs(out["ratios"]["nar_bon_p50_over_ar_greedy_p50"] - 0.4) < 1e-9
     assert abs(out["ratios"]["batching_throughput_gain"] - 2.0) < 1e-9
     assert abs(out["ratios"]["in_process_p50_nar_bon_over_ar_greedy"] - 0.5) < 1e-9

@@ -96,10 +96,10 @@ def test_student_pages_are_seeded_distinct_unpadded_draws():
 
 def test_an_interrupted_evaluator_fit_resumes_only_on_the_same_round(tmp_path, monkeypatch):
     """The resume key of an evaluator fit covers the round's settings and student, not only the splits."""
-    from dualrerank.config import params_from_dict
-    from dualrerank.config.finetune import ExploreConfig
+    from dualrerank.config import replace
     from dualrerank.paths import Paths
     from dualrerank.stages import evaluator_fit as te
+    from repo_params import repo_params
 
     paths = Paths(tmp_path)
     for f in (paths.split("train"), paths.split("val"), paths.model("student")):
@@ -112,10 +112,11 @@ def test_an_interrupted_evaluator_fit_resumes_only_on_the_same_round(tmp_path, m
         raise RuntimeError("stop before fitting")
 
     monkeypatch.setattr(te, "train", fake_train)
-    params = params_from_dict({"train_evaluator": {"main": {"d_model": 8, "n_heads": 2, "n_layers": 1}}})
+    params = repo_params(train_evaluator={"main": {"d_model": 8, "n_heads": 2, "n_layers": 1}})
+    explore = params.explore
     slates = base_slates()
-    for source in (((), ()), ((ExploreConfig(),), (paths.model("student"),)),
-                   ((ExploreConfig(pages_per_request=2),), (paths.model("student"),))):  # fmt: skip
+    for source in (((), ()), ((explore,), (paths.model("student"),)),
+                   ((replace(explore, pages_per_request=2),), (paths.model("student"),))):  # fmt: skip
         with pytest.raises(RuntimeError):
             te.fit_evaluator(params, paths, META, "evaluator", slates, {}, "evaluator_explore", source)
     assert len(set(keys)) == 3

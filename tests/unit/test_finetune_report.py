@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from dualrerank.config.finetune import DriftConfig
-from dualrerank.config.world import WorldConfig
+from dualrerank.config import replace
 from dualrerank.evaluation.finetune_report import drift_report, seed_figures, true_curve
 from dualrerank.evaluation.scoring import EvalSet
 from dualrerank.world.simulator import World
+from repo_params import repo_params
 
 
 def small_eval_set() -> tuple[EvalSet, torch.Tensor, torch.Tensor]:
     """A tiny world's test requests and two fixed lists per request: the first K candidates, and the last K."""
-    world = World.generate(WorldConfig(n_train_requests=10, n_val_requests=10, n_test_requests=12))
+    world = World.generate(replace(repo_params().world, n_train_requests=10, n_val_requests=10, n_test_requests=12))
     req = world.split("test")
     K, n = world.cfg.page_len, world.cfg.n_candidates
     ev = EvalSet({}, np.zeros((len(req), n)), world.cfg.viewport, K, world, req)
@@ -53,7 +53,7 @@ def _curves(finals: list[float]) -> list[list[tuple[int, float]]]:
 
 
 def test_drift_report_verdicts_come_from_the_true_utility_where_it_exists():
-    drift = DriftConfig(seeds=(0, 1, 2))
+    drift = replace(repo_params().benchmark.drift, seeds=(0, 1, 2))
     truth = {"ldro": _curves([1.02, 1.03, 1.04]), "grpo": _curves([1.0, 1.02, 0.98])}
     reward = {"ldro": _curves([1.1, 1.1, 1.1]), "grpo": _curves([1.3, 1.3, 1.3])}  # GRPO "wins" on its reward
     undrifted = {"ldro": _curves([1.05])[0], "grpo": _curves([1.01])[0]}

@@ -3,20 +3,27 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from dualrerank.config import replace
 from dualrerank.config.svmlight import SvmlightConfig
 from dualrerank.config.world import WorldConfig
 from dualrerank.data.svmlight import SvmlightError, read_svmlight
 from dualrerank.world.letor import letor_world, transform_features
 from dualrerank.world.responses import sample_responses
 from dualrerank.world.simulator import World
+from repo_params import repo_params
 
-BASE = WorldConfig(page_len=4, viewport=2, sat_prob=0.6, reform_prob=0.4, exposure_decay=0.7)
+PARAMS = repo_params()
+BASE = replace(PARAMS.world, page_len=4, viewport=2, sat_prob=0.6, reform_prob=0.4, exposure_decay=0.7)
+
+
+def svmlight(**changes) -> SvmlightConfig:
+    """``params.yaml``'s ``data.svmlight`` with ``changes``."""
+    return replace(PARAMS.data.svmlight, **changes)
 
 
 def letor_text(queries: dict[int, list[tuple[int, list[float]]]]) -> str:
@@ -41,7 +48,7 @@ def files(tmp_path: Path):
 
 
 def test_candidates_stream_and_splits(files):
-    cfg = SvmlightConfig(n_candidates=4, baseline_feature=1, sessions_per_query=2)
+    cfg = svmlight(n_candidates=4, baseline_feature=1, sessions_per_query=2)
     lw = letor_world(files, cfg, BASE, val_fraction=0.34, test_fraction=0.1)
     req, wcfg = lw.world.requests, lw.world.cfg
     # query 2 has 3 < 4 documents: dropped; of 1, 3, 4 the last validates; train and val are logged twice
@@ -65,7 +72,7 @@ def test_candidates_stream_and_splits(files):
 
 
 def test_grades_map_to_the_documented_latents(files):
-    cfg = SvmlightConfig(n_candidates=4, baseline_feature=1, relevant_grade=2)
+    cfg = svmlight(n_candidates=4, baseline_feature=1, relevant_grade=2)
     lw = letor_world(files, cfg, BASE, 0.34, 0.1)
     req, g = lw.world.requests, lw.grade
     click = np.array(cfg.click)[g]
@@ -92,7 +99,7 @@ def reference_utility(click, sat, watch, rel, cfg: WorldConfig, beta: float) -> 
 
 
 def test_true_utility_matches_the_documented_formula(files):
-    cfg = SvmlightConfig(n_candidates=4, baseline_feature=1, intent_coverage=0.5)
+    cfg = svmlight(n_candidates=4, baseline_feature=1, intent_coverage=0.5)
     lw = letor_world(files, cfg, BASE, 0.34, 0.1)
     w, req = lw.world, lw.world.requests
     rng = np.random.default_rng(1)
@@ -111,7 +118,7 @@ def test_true_utility_matches_the_documented_formula(files):
 
 
 def test_sampled_clicks_average_to_the_expectation(files):
-    lw = letor_world(files, SvmlightConfig(n_candidates=4, baseline_feature=1), BASE, 0.34, 0.1)
+    lw = letor_world(files, svmlight(n_candidates=4, baseline_feature=1), BASE, 0.34, 0.1)
     w = lw.world
     req = w.requests.subset(np.zeros(20000, dtype=np.int64))
     pages = np.tile(np.arange(4), (20000, 1))
@@ -124,8 +131,8 @@ def test_sampled_clicks_average_to_the_expectation(files):
 def test_sorting_by_grade_is_optimal_and_viewport_order_is_free(files):
     """No document similarity in LETOR data: the exact oracle is the sort by grade, and swapping two
     viewport slots leaves the utility unchanged (the dual-column screen exposes both fully)."""
-    cfg = SvmlightConfig(n_candidates=4, baseline_feature=1, intent_coverage=0.8)
-    w = letor_world(files, cfg, dataclasses.replace(BASE, page_len=3), 0.34, 0.1).world
+    cfg = svmlight(n_candidates=4, baseline_feature=1, intent_coverage=0.8)
+    w = letor_world(files, cfg, replace(BASE, page_len=3), 0.34, 0.1).world
     best = w.oracle(w.requests)
     assert best.method == "exact"
     by_value = np.argsort(-w.item_values(w.requests), axis=1, kind="stable")[:, :3]
@@ -135,7 +142,7 @@ def test_sorting_by_grade_is_optimal_and_viewport_order_is_free(files):
 
 
 def test_saved_world_round_trips(files, tmp_path):
-    w = letor_world(files, SvmlightConfig(n_candidates=4, baseline_feature=1), BASE, 0.34, 0.1).world
+    w = letor_world(files, svmlight(n_candidates=4, baseline_feature=1), BASE, 0.34, 0.1).world
     w.save(tmp_path / "w.npz")
     back = World.load(tmp_path / "w.npz")
     pages = np.tile(np.arange(4), (len(w.requests), 1))
@@ -145,8 +152,8 @@ def test_saved_world_round_trips(files, tmp_path):
 
 def test_bad_configurations_name_the_problem(files, tmp_path):
     with pytest.raises(SvmlightError, match="baseline_feature 9 exceeds the 3 features"):
-        letor_world(files, SvmlightConfig(n_candidates=4, baseline_feature=9), BASE, 0.34, 0.1)
-    three_grades = SvmlightConfig(
+        letor_world(files, svmlight(n_candidates=4, baseline_feature=9), BASE, 0.34, 0.1)
+    three_grades = svmlight(
         n_candidates=4, baseline_feature=1, click=(0.1, 0.5, 0.9), satisfaction=(0, 0.5, 1), watch_seconds=(1, 2, 3)
     )
     f = files["train"]
@@ -154,7 +161,7 @@ def test_bad_configurations_name_the_problem(files, tmp_path):
     with pytest.raises(SvmlightError, match=rf"train.txt:{line}: grade \d, but data.svmlight.click has 3 grades"):
         letor_world(files, three_grades, BASE, 0.34, 0.1)
     with pytest.raises(SvmlightError, match="no train query has 9 or more documents"):
-        letor_world(files, SvmlightConfig(n_candidates=9, baseline_feature=1), BASE, 0.34, 0.1)
+        letor_world(files, svmlight(n_candidates=9, baseline_feature=1), BASE, 0.34, 0.1)
 
 
 def test_log_transform_is_a_fixed_signed_map():

@@ -77,7 +77,7 @@ def test_each_dvc_stage_runs_its_module_and_lists_what_it_reads(stage):
     assert spec["cmd"] == f"dualrerank run {stage}"
     sections = {p.split(".")[0] for p in spec.get("params", [])}
     assert sections <= {"common", *module.SECTIONS}, f"{stage} lists params of sections it does not read"
-    if stage in Params.__dataclass_fields__:
+    if stage in Params.model_fields:
         assert stage in spec["params"], f"{stage} must depend on its own params section"
     code_deps = [ROOT / d for d in spec["deps"] if d.startswith("src/")]
     assert all(d.exists() for d in code_deps), [str(d) for d in code_deps if not d.exists()]

@@ -140,10 +140,13 @@ def test_drift_factor_ramps_like_the_world_drift():
 
 
 def test_identity_groups_follow_the_rule_prefixes_and_skip_missing_identities():
-    from dualrerank.config.data import RuleConfig
+    from dualrerank.config import replace
     from dualrerank.rewards import identity_groups
+    from repo_params import repo_params
+
+    rules = repo_params().data.reward.rules  # author_prefix feat_author_, category_prefix feat_cat_
 
     names = ["feat_author_0", "feat_cat_0", "feat_author_1", "feat_cat_1", "feat_quality"]
-    assert identity_groups(names, RuleConfig()) == [[0, 2], [1, 3]]
-    assert identity_groups(names, RuleConfig(author_prefix=None)) == [[1, 3]]
-    assert identity_groups(["feat_quality"], RuleConfig()) == []
+    assert identity_groups(names, rules) == [[0, 2], [1, 3]]
+    assert identity_groups(names, replace(rules, author_prefix=None)) == [[1, 3]]
+    assert identity_groups(["feat_quality"], rules) == []

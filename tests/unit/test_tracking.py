@@ -7,10 +7,10 @@ from pathlib import Path
 
 import mlflow
 
-from dualrerank.config import params_from_dict
 from dualrerank.tracking import tracking_uri, use_experiment
+from repo_params import repo_params
 
-PARAMS = params_from_dict({"common": {"mlflow_tracking_uri": "sqlite:///mlflow.db"}})
+PARAMS = repo_params(common={"mlflow_tracking_uri": "sqlite:///mlflow.db"})
 
 
 def test_a_relative_sqlite_store_belongs_to_the_project_root(tmp_path: Path, monkeypatch):

@@ -10,17 +10,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from dualrerank.cli import main as cli_main
-from dualrerank.config.data import ValidateConfig
-from dualrerank.config.world import WorldConfig
+from dualrerank.config import merge, replace
 from dualrerank.validation.check import validate_file, validate_table
 from dualrerank.world.logs import log_table
 from dualrerank.world.simulator import World
+from repo_params import repo_params, repo_raw
 
 N_CAND = 8  # candidates per request in the tiny world; 10 requests (ids 0..9), pages of 4
 MAX_CAND = 10
-CFG = ValidateConfig(min_candidates=2, max_examples=5)
+PARAMS = repo_params()
+CFG = replace(PARAMS.validate, min_candidates=2, max_examples=5)
 # a contract-valid subset of the world's columns keeps each GX run small
 KEEP = ["request_id", "ts", "item_id", "ctx_user_0", "ctx_watch", "feat_quality", "feat_relevance",
         "upstream_score", "upstream_rank", "logged_position", "click", "watch_time", "satisfaction",
@@ -29,7 +31,9 @@ KEEP = ["request_id", "ts", "item_id", "ctx_user_0", "ctx_watch", "feat_quality"
 
 @pytest.fixture(scope="module")
 def full_table() -> pd.DataFrame:
-    cfg = WorldConfig(n_train_requests=6, n_val_requests=2, n_test_requests=2, n_candidates=N_CAND, page_len=4)
+    cfg = replace(
+        PARAMS.world, n_train_requests=6, n_val_requests=2, n_test_requests=2, n_candidates=N_CAND, page_len=4
+    )
     return log_table(World.generate(cfg), seed=1)
 
 
@@ -177,7 +181,7 @@ def test_report_lines_name_values_and_requests(table: pd.DataFrame):
 def test_examples_are_capped_and_counts_exact(table: pd.DataFrame):
     ids = list(range(7))
     idx = [rows(table, r, shown=True)[0] for r in ids]
-    report = validate_table(set_at(table, idx, "click", 5), ValidateConfig(max_examples=3), MAX_CAND)
+    report = validate_table(set_at(table, idx, "click", 5), replace(CFG, max_examples=3), MAX_CAND)
     (f,) = report.failures
     assert (f.n_failing, f.examples, f.bad_values) == (7, [0, 1, 2], [5])
 
@@ -193,10 +197,18 @@ def test_column_type_failure_stops_early_with_a_report(table: pd.DataFrame):
     json.dumps(report.to_dict(), allow_nan=False)
 
 
+def write_params(root: Path, **sections: dict) -> None:
+    """The repository's params.yaml under ``root``, with ``sections`` merged on top."""
+    (root / "params.yaml").write_text(yaml.safe_dump(merge(repo_raw(), sections)))
+
+
 def test_csv_round_trip(tmp_path: Path, table: pd.DataFrame, capsys: pytest.CaptureFixture[str]):
     path = tmp_path / "logs.csv"
     table.to_csv(path, index=False)  # positions/clicks come back as floats with NaN: still valid
     out = tmp_path / "reports" / "check.json"
+    assert validate_file(path, tmp_path, out) == 2  # no params.yaml under the root: nothing to take limits from
+    assert "params.yaml not found" in capsys.readouterr().err
+    write_params(tmp_path)
     assert validate_file(path, tmp_path, out) == 0
     saved = json.loads(out.read_text())
     assert (saved["success"], saved["n_rows"], saved["n_requests"]) == (True, 80, 10)
@@ -205,7 +217,7 @@ def test_csv_round_trip(tmp_path: Path, table: pd.DataFrame, capsys: pytest.Capt
 
 
 def test_cli_exit_codes(tmp_path: Path, table: pd.DataFrame, capsys: pytest.CaptureFixture[str]):
-    (tmp_path / "params.yaml").write_text("data:\n  max_candidates: 10\nvalidate:\n  max_examples: 2\n")
+    write_params(tmp_path, data={"max_candidates": 10}, validate={"max_examples": 2})
     good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
     table.to_parquet(good, index=False)
     CASES["negative_watch_time"][0](table).to_parquet(bad, index=False)
@@ -224,6 +236,6 @@ def test_cli_exit_codes(tmp_path: Path, table: pd.DataFrame, capsys: pytest.Capt
         assert run(str(tmp_path / name)) == 2
         assert name in capsys.readouterr().err
     # params.yaml limits apply: 8 candidates per request > max_candidates 7
-    (tmp_path / "params.yaml").write_text("data:\n  max_candidates: 7\n")
+    write_params(tmp_path, data={"max_candidates": 7}, validate={"max_examples": 2})
     assert run(str(good)) == 1
     assert "n_candidates: 10 requests" in capsys.readouterr().out

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from dualrerank.config.world import WorldConfig
+from dualrerank.config import replace
 from dualrerank.world.oracle import beam_search, oracle
 from dualrerank.world.responses import sample_responses, sampled_utility
 from dualrerank.world.simulator import World
+from repo_params import repo_params
 
 
 def small_world(**overrides) -> World:
     base = dict(n_train_requests=60, n_val_requests=20, n_test_requests=40)
-    return World.generate(WorldConfig(**{**base, **overrides}))
+    return World.generate(replace(repo_params().world, **{**base, **overrides}))
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +100,7 @@ def test_generation_is_deterministic_given_a_seed():
     a, b = small_world(), small_world()
     for name, arr in a.requests.arrays().items():
         np.testing.assert_array_equal(arr, getattr(b.requests, name), err_msg=name)
-    c = World.generate(dataclasses.replace(a.cfg, seed=a.cfg.seed + 1))
+    c = World.generate(replace(a.cfg, seed=a.cfg.seed + 1))
     assert not np.array_equal(a.requests.item_features, c.requests.item_features)
 
 

@@ -2,20 +2,20 @@
 
 ``load_params()`` reads the file and builds :class:`Params`; unknown sections or keys are errors that
 name the offending key path. An *overlay* (``dualrerank run --overlay params.mslr.yaml``) lists only the
-keys one run changes; it is merged over ``params.yaml`` and checked the same way, so the defaults still
+keys one run changes; it is merged over ``params.yaml`` and checked the same way, so the values still
 live in one file and a profile cannot drift from them. DVC always runs on ``params.yaml`` alone.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dualrerank.config.base import ConfigError, build
+from dualrerank.config.base import ConfigError, Section, build, replace
 from dualrerank.config.benchmark import BenchmarkConfig
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
@@ -34,30 +34,34 @@ from dualrerank.config.training import (
 )
 from dualrerank.config.world import WorldConfig
 
-__all__ = ["ConfigError", "Params", "load_params", "merge", "params_from_dict"]
+__all__ = ["ConfigError", "Params", "load_params", "merge", "params_from_dict", "replace"]
 
 DEFAULT_PARAMS = Path("params.yaml")
 
 
-@dataclass(frozen=True)
-class Params:
-    common: CommonConfig = field(default_factory=CommonConfig)
-    world: WorldConfig = field(default_factory=WorldConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    validate: ValidateConfig = field(default_factory=ValidateConfig)
-    build_targets: BuildTargetsConfig = field(default_factory=BuildTargetsConfig)
-    train_teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    train_nar: NarConfig = field(default_factory=NarConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    train_evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
-    train_pointwise: PointwiseConfig = field(default_factory=PointwiseConfig)
-    explore: ExploreConfig = field(default_factory=ExploreConfig)
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    package: PackageConfig = field(default_factory=PackageConfig)
-    sweep: SweepConfig = field(default_factory=SweepConfig)
-    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
-    release: ReleaseConfig = field(default_factory=ReleaseConfig)
+with warnings.catch_warnings():  # the ``validate`` section shadows pydantic's deprecated ``BaseModel.validate``
+    warnings.filterwarnings("ignore", message='Field name "validate"', category=UserWarning)
+
+    class Params(Section):
+        """Every section of ``params.yaml``; all of them are required."""
+
+        common: CommonConfig
+        world: WorldConfig
+        data: DataConfig
+        validate: ValidateConfig  # type: ignore[assignment]  # shadows the deprecated BaseModel.validate
+        build_targets: BuildTargetsConfig
+        train_teacher: TeacherConfig
+        train_nar: NarConfig
+        distill: DistillConfig
+        train_evaluator: EvaluatorConfig
+        train_pointwise: PointwiseConfig
+        explore: ExploreConfig
+        finetune: FinetuneConfig
+        evaluate: EvaluateConfig
+        package: PackageConfig
+        sweep: SweepConfig
+        benchmark: BenchmarkConfig
+        release: ReleaseConfig
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:

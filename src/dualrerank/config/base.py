@@ -1,99 +1,121 @@
-"""Typed, frozen configuration built from plain mappings (``params.yaml`` sections).
+"""Typed, frozen configuration models built from plain mappings (``params.yaml`` sections).
 
-``build(Cls, mapping, where)`` turns a mapping into a frozen dataclass, recursively. It rejects unknown
-keys and wrong types with a message that names the offending key path (``train_teacher.lr``), so a typo
-in ``params.yaml`` fails at load time instead of being silently ignored.
+Every section is a :class:`Section`: a frozen pydantic model that forbids unknown keys and checks types
+strictly (no ``"3"`` for an integer, no ``1`` for ``true``). No field has a default: ``params.yaml`` is the
+only place values live, so a model can only be built from a complete section. :func:`build` turns a mapping
+into a model and any validation failure into a :class:`ConfigError` whose message names the offending key
+path (``train_teacher.optim.lr: expected a number, got 'fast'``), so a typo in ``params.yaml`` fails at load
+time instead of being silently ignored. :func:`replace` is the checked way to change a few fields of a model.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, TypeVar, get_origin
 
-T = TypeVar("T")
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
     """A parameter is missing, unknown, or of the wrong type."""
 
 
-def build(cls: type[T], data: Any, where: str) -> T:
-    """Build dataclass ``cls`` from ``data``; ``where`` is the key path used in error messages."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__} ({data!r})")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for name, field in fields.items():
-        if name in data:
-            kwargs[name] = _coerce(hints[name], data[name], f"{where}.{name}")
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}: missing required key '{name}'")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:  # __post_init__ invariants
-        raise ConfigError(f"{where}: {exc}") from exc
+class Section(BaseModel):
+    """Base of every parameter model: frozen, strict, unknown keys are errors; lists become tuples."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin = get_origin(tp)
-    if tp is Any:
-        return value
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, where)  # type: ignore[arg-type]
-    if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(arg, value, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} matches none of {args}")
-    if origin is Literal:
-        if value not in get_args(tp):
-            raise ConfigError(f"{where}: {value!r} is not one of {list(get_args(tp))}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item_tp, _ellipsis) = get_args(tp)
-        return tuple(_coerce(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        key_tp, val_tp = get_args(tp)
-        return {_coerce(key_tp, k, where): _coerce(val_tp, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported type {tp!r}")  # pragma: no cover - programming error
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_to_tuples(cls, data: Any) -> Any:
+        """YAML and JSON have lists only: a list given for a tuple field becomes a tuple (then checked)."""
+        if not isinstance(data, Mapping):
+            return data
+        out = dict(data)
+        for name, value in out.items():
+            field = cls.model_fields.get(name)
+            if field is not None and isinstance(value, list) and get_origin(field.annotation) is tuple:
+                out[name] = tuple(value)
+        return out
 
 
 def check(condition: bool, message: str) -> None:
-    """Raise ``ValueError(message)`` unless ``condition``; used in ``__post_init__`` invariants."""
+    """Raise ``ValueError(message)`` unless ``condition``; used in the models' ``model_validator`` checks."""
     if not condition:
         raise ValueError(message)
+
+
+def build(cls: type[M], data: Any, where: str) -> M:
+    """Model ``cls`` from ``data``; ``where`` is the key path used in error messages."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__} ({data!r})")
+    try:
+        return cls.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, cls, where)) from exc
+
+
+def replace(config: M, where: str | None = None, **changes: Any) -> M:
+    """``config`` with ``changes`` applied, checked like a fresh section (``model_copy`` would not check)."""
+    return build(type(config), {**dict(config), **changes}, where or type(config).__name__)
+
+
+def describe(exc: ValidationError, cls: type[BaseModel], where: str) -> str:
+    """One readable line per problem of ``exc``, each starting with the offending key path."""
+    lines: list[str] = []
+    unknown: dict[tuple[Any, ...], list[str]] = {}
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if err["type"] == "extra_forbidden":
+            unknown.setdefault(loc[:-1], []).append(str(loc[-1]))
+            continue
+        lines.append(f"{_path(where, loc)}: {_message(err)}")
+    for parent, names in unknown.items():
+        valid = _valid_keys(cls, parent)
+        hint = f"; valid keys are {valid}" if valid is not None else ""
+        lines.insert(0, f"{_path(where, parent)}: unknown key(s) {sorted(names)}{hint}")
+    return "\n".join(lines) if lines else f"{where}: {exc}"
+
+
+def _path(where: str, loc: tuple[Any, ...]) -> str:
+    out = where
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _message(err: Any) -> str:
+    kind, value = err["type"], err.get("input")
+    if kind == "missing":
+        return "missing required key"
+    if kind == "value_error":  # a model's own check (model_validator)
+        return str(err.get("ctx", {}).get("error", err["msg"]))
+    if kind == "literal_error":
+        return f"{value!r} is not one of {err.get('ctx', {}).get('expected', '')}"
+    if kind == "frozen_instance":
+        return "parameters are frozen"
+    expected = {
+        "int_type": "an integer",
+        "float_type": "a number",
+        "bool_type": "true/false",
+        "string_type": "a string",
+        "tuple_type": "a list",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+    }.get(kind)
+    if expected is not None:
+        return f"expected {expected}, got {value!r}"
+    return f"{err['msg']} (got {value!r})"
+
+
+def _valid_keys(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+    """The field names of the model at ``loc`` under ``cls`` (None where ``loc`` is not a model)."""
+    model: Any = cls
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return sorted(model.model_fields)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Self
 
-from dualrerank.config.base import check
+from pydantic import model_validator
+
+from dualrerank.config.base import Section, check
 
 
-@dataclass(frozen=True)
-class ReleaseConfig:
-    model_name: str = "dual-rerank"  # registered model in the MLflow model registry
-    alias: str = "champion"  # the alias the serving package follows
-    min_improvement: float = 0.0  # the candidate must beat the champion by more than this (utility units)
+class ReleaseConfig(Section):
+    model_name: str  # registered model in the MLflow model registry
+    alias: str  # the alias the serving package follows
+    min_improvement: float  # the candidate must beat the champion by more than this (utility units)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         check(self.min_improvement >= 0, "min_improvement must be >= 0")
         check(bool(self.model_name) and bool(self.alias), "model_name and alias must be non-empty")
+        return self

@@ -6,49 +6,52 @@ settings it was packaged with (``params.yaml`` stays the one source; the service
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Self
 
-from dualrerank.config.base import check
+from pydantic import model_validator
+
+from dualrerank.config.base import Section, check
 
 
-@dataclass(frozen=True)
-class BenchConfig:
+class BenchConfig(Section):
     """``dualrerank bench-serve``: a fixed mix of valid requests, then malformed ones (METHOD §6)."""
 
-    concurrency: tuple[int, ...] = (1, 8)  # client concurrency levels
-    requests: int = 300  # timed requests per (server, concurrency level)
-    warmup: int = 20  # untimed requests per server before timing
-    n_candidates: int = 50  # candidates per request, taken from test-split slates
-    distinct_requests: int = 64  # distinct test requests cycled through
-    malformed: int = 1000  # malformed requests sent to each server after timing
-    startup_timeout_s: float = 120.0
+    concurrency: tuple[int, ...]  # client concurrency levels
+    requests: int  # timed requests per (server, concurrency level)
+    warmup: int  # untimed requests per server before timing
+    n_candidates: int  # candidates per request, taken from test-split slates
+    distinct_requests: int  # distinct test requests cycled through
+    malformed: int  # malformed requests sent to each server after timing
+    startup_timeout_s: float
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         check(len(self.concurrency) >= 1 and all(c >= 1 for c in self.concurrency), "concurrency levels must be >= 1")
         check(self.requests >= 20 and self.warmup >= 0, "requests must be >= 20, warmup >= 0")
         check(self.n_candidates >= 1 and self.distinct_requests >= 1, "n_candidates, distinct_requests must be >= 1")
+        return self
 
 
-@dataclass(frozen=True)
-class PackageConfig:
-    generator: Literal["nar", "ar"] = "nar"  # nar: Best-of-N NAR student; ar: greedy AR teacher (comparison)
-    source: Literal["champion", "local"] = "champion"  # champion: the registry's champion; local: data/models
-    max_n_samples: int = 64
-    temperature: float = 1.0  # Gumbel-Max sampling temperature
-    max_candidates: int = 200  # more candidates in a request is a 400
-    batching: bool = True  # concurrent requests share one forward pass
-    max_batch_size: int = 16
-    max_wait_ms: float = 0.0  # extra wait for a batch to fill (0: a lone request never waits)
-    num_threads: int = 1  # torch intra-op threads of the serving process
-    max_body_kib: int = 512  # larger request bodies get a 413
-    seed: int = 0  # sampling generator seed (reproducible service)
-    build: bool = True  # run `bentoml build` after importing the model (needs bentofile.yaml at the root)
-    bench: BenchConfig = field(default_factory=BenchConfig)
+class PackageConfig(Section):
+    generator: Literal["nar", "ar"]  # nar: Best-of-N NAR student; ar: greedy AR teacher (comparison)
+    source: Literal["champion", "local"]  # champion: the registry's champion; local: data/models
+    max_n_samples: int
+    temperature: float  # Gumbel-Max sampling temperature
+    max_candidates: int  # more candidates in a request is a 400
+    batching: bool  # concurrent requests share one forward pass
+    max_batch_size: int
+    max_wait_ms: float  # extra wait for a batch to fill (0: a lone request never waits)
+    num_threads: int  # torch intra-op threads of the serving process
+    max_body_kib: int  # larger request bodies get a 413
+    seed: int  # sampling generator seed (reproducible service)
+    build: bool  # run `bentoml build` after importing the model (needs bentofile.yaml at the root)
+    bench: BenchConfig
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         check(self.max_n_samples >= 1, "max_n_samples must be >= 1")
         check(self.temperature > 0, "temperature must be > 0")
         check(self.max_candidates >= 1, "max_candidates must be >= 1")
         check(self.max_batch_size >= 1 and self.max_wait_ms >= 0, "max_batch_size must be >= 1, max_wait_ms >= 0")
         check(self.num_threads >= 1 and self.max_body_kib >= 1, "num_threads and max_body_kib must be >= 1")
+        return self

@@ -3,34 +3,36 @@
 LETOR data (MSLR-WEB10K, Yahoo LTR, Istella) has graded relevance labels but no logged pages. The adapter
 (``world/letor.py``, docs/click-model.md) builds a world from the labels: per grade ``g`` an attractiveness
 ``click[g]`` (P(click | slot examined)), a satisfaction probability ``satisfaction[g]`` and a mean dwell time
-``watch_seconds[g]``. The defaults for ``click`` and ``satisfaction`` are the click and stop probabilities of
-the "navigational" click model of the online learning-to-rank literature (Hofmann et al. 2013; Oosterhuis and
-de Rijke 2018), for five grades 0..4.
+``watch_seconds[g]``. The ``params.yaml`` values of ``click`` and ``satisfaction`` are the click and stop
+probabilities of the "navigational" click model of the online learning-to-rank literature (Hofmann et al. 2013;
+Oosterhuis and de Rijke 2018), for five grades 0..4.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Self
 
-from dualrerank.config.base import check
+from pydantic import model_validator
+
+from dualrerank.config.base import Section, check
 
 
-@dataclass(frozen=True)
-class SvmlightConfig:
-    train_file: str = "train.txt"  # under data.path
-    val_file: str | None = None  # None: the last data.val_fraction of the train file's queries
-    test_file: str | None = "test.txt"  # None: the last data.test_fraction of the train file's queries
-    n_candidates: int = 20  # top-N documents per query by the baseline score; queries with fewer are dropped
-    baseline_feature: int = 110  # 1-based feature id of the upstream score (MSLR: 110 = BM25 of the whole document)
-    log_features: bool = True  # sign(x) log(1 + |x|) on every feature: a fixed map for heavy-tailed counts
-    sessions_per_query: int = 1  # logged sessions per train/val query (test queries are logged once)
-    relevant_grade: int = 1  # documents of grade >= this serve the query's intent
-    intent_coverage: float = 0.5  # beta: share of users satisfied by the viewport's coverage of the intent
-    click: tuple[float, ...] = (0.05, 0.3, 0.5, 0.7, 0.95)  # P(click | examined) per grade
-    satisfaction: tuple[float, ...] = (0.2, 0.3, 0.5, 0.7, 0.9)  # P(task done | clicked) per grade
-    watch_seconds: tuple[float, ...] = (10.0, 30.0, 60.0, 90.0, 120.0)  # mean dwell given a click, per grade
+class SvmlightConfig(Section):
+    train_file: str  # under data.path
+    val_file: str | None  # None: the last data.val_fraction of the train file's queries
+    test_file: str | None  # None: the last data.test_fraction of the train file's queries
+    n_candidates: int  # top-N documents per query by the baseline score; queries with fewer are dropped
+    baseline_feature: int  # 1-based feature id of the upstream score (MSLR: 110 = BM25 of the whole document)
+    log_features: bool  # sign(x) log(1 + |x|) on every feature: a fixed map for heavy-tailed counts
+    sessions_per_query: int  # logged sessions per train/val query (test queries are logged once)
+    relevant_grade: int  # documents of grade >= this serve the query's intent
+    intent_coverage: float  # beta: share of users satisfied by the viewport's coverage of the intent
+    click: tuple[float, ...]  # P(click | examined) per grade
+    satisfaction: tuple[float, ...]  # P(task done | clicked) per grade
+    watch_seconds: tuple[float, ...]  # mean dwell given a click, per grade
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         n = len(self.click)
         check(n >= 2, "data.svmlight.click needs one probability per grade (at least 2 grades)")
         same = len(self.satisfaction) == n and len(self.watch_seconds) == n
@@ -43,6 +45,7 @@ class SvmlightConfig:
         check(self.n_candidates >= 2, "n_candidates must be >= 2")
         check(self.baseline_feature >= 1, "baseline_feature is a 1-based feature id")
         check(self.sessions_per_query >= 1, "sessions_per_query must be >= 1")
+        return self
 
     @property
     def n_grades(self) -> int:

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Self
 
-from dualrerank.config.base import check
+from pydantic import model_validator
+
+from dualrerank.config.base import Section, check
 
 
-@dataclass(frozen=True)
-class SweepConfig:
-    strengths: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)  # multipliers of the world's dependency strengths
-    n_train_requests: int = 3000
-    n_val_requests: int = 500
-    n_test_requests: int = 500
-    max_epochs: int = 4  # per supervised model
-    stages: tuple[str, ...] = (
-        "generate", "validate", "train_evaluator", "train_pointwise", "build_targets", "train_teacher", "distill",
-        "evaluate",
-    )  # fmt: skip
+class SweepConfig(Section):
+    strengths: tuple[float, ...]  # multipliers of the world's dependency strengths
+    n_train_requests: int
+    n_val_requests: int
+    n_test_requests: int
+    max_epochs: int  # per supervised model
+    stages: tuple[str, ...]
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         check(len(self.strengths) >= 2 and min(self.strengths) >= 0, "need >= 2 non-negative strengths")
         check(self.stages[0] == "generate" and "evaluate" in self.stages, "stages must run generate ... evaluate")
         order = list(self.stages)
@@ -27,3 +26,4 @@ class SweepConfig:
             "finetune" not in order or ("explore" in order and order.index("explore") < order.index("finetune")),
             "stages: finetune reads the evaluators of explore, so explore must run before it",
         )
+        return self

@@ -2,61 +2,63 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Self
 
-from dualrerank.config.base import check
+from pydantic import model_validator
+
+from dualrerank.config.base import Section, check
 
 
-@dataclass(frozen=True)
-class WorldConfig:
+class WorldConfig(Section):
     """Knobs of the simulated world. Strength knobs set to 0 switch a dependency off."""
 
-    seed: int = 20261123
+    seed: int
     # request shape and stream size
-    n_candidates: int = 50
-    page_len: int = 10
-    viewport: int = 4
-    n_train_requests: int = 12000
-    n_val_requests: int = 1500
-    n_test_requests: int = 1500
+    n_candidates: int
+    page_len: int
+    viewport: int
+    n_train_requests: int
+    n_val_requests: int
+    n_test_requests: int
     # population
-    n_topics: int = 16
-    n_categories: int = 8
-    n_authors: int = 1500
-    n_items: int = 20000
-    n_users: int = 4000
-    n_queries: int = 1200
-    topic_dim: int = 8  # width of the (noisy) topic embedding features
-    author_dim: int = 4  # width of the exact author embedding features
-    on_intent_share: float = 0.7  # share of candidates retrieved from the query's intents
+    n_topics: int
+    n_categories: int
+    n_authors: int
+    n_items: int
+    n_users: int
+    n_queries: int
+    topic_dim: int  # width of the (noisy) topic embedding features
+    author_dim: int  # width of the exact author embedding features
+    on_intent_share: float  # share of candidates retrieved from the query's intents
     # observed features and upstream ranker
-    feature_noise: float = 0.35
-    upstream_noise: float = 0.6
-    logging_temperature: float = 0.6  # Plackett-Luce temperature of the logging policy
+    feature_noise: float
+    upstream_noise: float
+    logging_temperature: float  # Plackett-Luce temperature of the logging policy
     # dependency strengths (0 = off)
-    redundancy: float = 0.6
-    intent_coverage: float = 0.6
-    context: float = 0.3
+    redundancy: float
+    intent_coverage: float
+    context: float
     # drift of the watch-time scale over the stream: scale = 1 + drift * ramp(position)
-    drift: float = 0.0
-    drift_start: float = 0.5  # stream position (0..1) where the ramp starts
-    drift_ramp: float = 0.1  # length of the ramp, as a share of the stream
+    drift: float
+    drift_start: float  # stream position (0..1) where the ramp starts
+    drift_ramp: float  # length of the ramp, as a share of the stream
     # layout and utility constants
-    exposure_decay: float = 0.7  # per-row exposure decay after the viewport
-    competition: float = 0.5  # side-by-side competition at context=1
-    sim_author: float = 1.0
-    sim_topic: float = 0.35
-    sim_category: float = 0.1
-    sat_prob: float = 0.6  # sigma: P(satisfied | engaged and completed)
-    reform_prob: float = 0.4  # rho: P(reformulate | page failed the query)
-    sat_weight: float = 2.0  # lambda_sat, in watch-minutes
-    reform_weight: float = 2.0  # lambda_ref, in watch-minutes
-    watch_shape: float = 2.0  # Gamma shape of watch time given a click
+    exposure_decay: float  # per-row exposure decay after the viewport
+    competition: float  # side-by-side competition at context=1
+    sim_author: float
+    sim_topic: float
+    sim_category: float
+    sat_prob: float  # sigma: P(satisfied | engaged and completed)
+    reform_prob: float  # rho: P(reformulate | page failed the query)
+    sat_weight: float  # lambda_sat, in watch-minutes
+    reform_weight: float  # lambda_ref, in watch-minutes
+    watch_shape: float  # Gamma shape of watch time given a click
     # oracle
-    oracle_beam: int = 256
-    oracle_max_enumeration: int = 200000
+    oracle_beam: int
+    oracle_max_enumeration: int
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         check(self.n_candidates >= 2, "n_candidates must be >= 2")
         check(1 <= self.viewport <= self.page_len, "need 1 <= viewport <= page_len")
         check(self.page_len <= self.n_candidates, "page_len must be <= n_candidates")
@@ -69,6 +71,7 @@ class WorldConfig:
         check(0 <= self.competition <= 1, "competition must be in [0, 1]")
         check(self.oracle_beam >= 1, "oracle_beam must be >= 1")
         check(min(self.n_train_requests, self.n_val_requests, self.n_test_requests) >= 1, "request counts >= 1")
+        return self
 
     @property
     def n_requests(self) -> int:

@@ -3,7 +3,6 @@ the LDRO-vs-GRPO normalised-reward curves on the drifting stream (summary and pl
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -215,7 +214,7 @@ def drift_report(
     the policies optimise, so a policy that exploits the evaluator looks good on it."""
     out: dict[str, Any] = {
         "drift": {
-            **dataclasses.asdict(drift),
+            **drift.model_dump(),
             "start_step": drift.start * n_steps,
             "end_step": (drift.start + drift.ramp) * n_steps,
         },

@@ -40,6 +40,26 @@ def print_summary(root: Path) -> int:
         print(console_table(report))
         for line in gate_lines(report):
             print(line)
+    if paths.report("release.json").exists():
+        print("", *release_lines(json.loads(paths.report("release.json").read_text())), sep="\n")
     if not found:
         print(f"No reports under {paths.reports}: run `make run` (or `dvc repro`) first.")
     return 0 if found else 1
+
+
+def release_lines(release: dict) -> list[str]:
+    """The release decision as a person reads it: every check (value, rule, threshold), then what is served."""
+    out = [f"Release checks (held-out evaluator; {release.get('metric')}):"]
+    for name, c in (release.get("checks") or {}).items():
+        value = "n/a" if c.get("value") is None else f"{c['value']:+.4g}" if "gain" in name else f"{c['value']:.4g}"
+        out.append(f"  [{'ok' if c.get('passed') else 'FAIL'}] {name}: {value} ({c['rule']} {c['threshold']:g})")
+    version, champion = release.get("registered_version"), release.get("champion_version")
+    if release.get("promoted"):
+        out.append(f"RELEASED: version {version} is the new champion (the package stage packaged it).")
+    elif champion is not None:
+        out.append(
+            f"NOT RELEASED: version {version} ({release.get('reason')}); champion version {champion} stays served."
+        )
+    else:
+        out.append(f"NOT RELEASED: version {version} ({release.get('reason')}); there is no champion to serve yet.")
+    return out

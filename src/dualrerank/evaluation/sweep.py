@@ -4,7 +4,6 @@ with what the policies capture of it."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ MODEL_SECTIONS = ("train_teacher", "train_nar", "distill", "train_evaluator", "t
 def sweep_params(params: Params, strength: float) -> Params:
     """``params`` with the world shrunk, epochs capped and dependency strengths multiplied by ``strength``."""
     cfg, w = params.sweep, params.world
-    raw = dataclasses.asdict(params)
+    raw = params.model_dump()
     overlay: dict[str, Any] = {
         "common": {"progress": False},
         "world": {
@@ -46,7 +45,7 @@ def run_sweep(params: Params, root: Path) -> dict[str, Any]:
         sub = root / "data" / "sweep" / f"s{s:g}"
         sub.mkdir(parents=True, exist_ok=True)
         sp = sweep_params(params, s)
-        (sub / "params.yaml").write_text(yaml.safe_dump(dataclasses.asdict(sp), sort_keys=False))
+        (sub / "params.yaml").write_text(yaml.safe_dump(sp.model_dump(mode="json"), sort_keys=False))
         print(f"sweep: strength {s:g} in {sub}", flush=True)
         for stage in cfg.stages:
             execute(stage, params=sp, root=sub, track=False)

@@ -10,7 +10,6 @@ settings it was packaged with, the source files and a SHA-256 of the files. The 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import shutil
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from typing import Any
 
 import torch
 
-from dualrerank.config.base import ConfigError, build
+from dualrerank.config.base import ConfigError, build, replace
 from dualrerank.config.serving import PackageConfig
 from dualrerank.reranking import Reranker
 from dualrerank.serving.adapter import ModelSpec
@@ -70,7 +69,7 @@ def settings(metadata: Mapping[str, Any], env: Mapping[str, str]) -> PackageConf
         if env[ENV_BATCHING] not in ("0", "1"):
             raise ConfigError(f"{ENV_BATCHING} must be '0' or '1', got {env[ENV_BATCHING]!r}")
         changes["batching"] = env[ENV_BATCHING] == "1"
-    return dataclasses.replace(cfg, **changes)
+    return replace(cfg, "packaged model's package settings", **changes)
 
 
 def load_engine(folder: Path, metadata: Mapping[str, Any], tag: str, env: Mapping[str, str]) -> RerankEngine:

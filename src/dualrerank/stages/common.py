@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -71,7 +70,7 @@ def generator_hparams(meta: SlateMeta, net: NetConfig) -> dict[str, Any]:
 
 def fingerprint(paths: Paths, stage: str, config: Any, inputs: tuple[Path, ...]) -> str:
     """Hash of a stage's config and input files (size + mtime): resume only an identical interrupted run."""
-    h = hashlib.sha1(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str).encode())
+    h = hashlib.sha1(json.dumps(config.model_dump(), sort_keys=True, default=str).encode())
     for path in inputs:
         st = path.stat()
         h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode())
@@ -108,5 +107,6 @@ def save_and_log(path: Path, kind: str, hp: dict[str, Any], net: nn.Module, meta
 
 
 def seed_module(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))
+    import lightning as L
+
+    L.seed_everything(seed, workers=True, verbose=False)

@@ -1,8 +1,10 @@
 """``package``: import the released reranker into the BentoML model store and build the Bento (METHOD §6).
 
 Packaged model (``package.source``): ``champion`` (default), the generator and judge of the MLflow registry's
-champion, the version the ``release`` step promoted past the quality gate (an error when there is none, naming
-``data/reports/release.json``: a model that never passed the gate is never packaged); ``local``, the files in
+champion, the version the ``release`` step promoted past the quality gate. While the registry has no champion
+(no release has passed the gate yet) nothing is packaged: ``package.json`` says so and why, the stage succeeds,
+and whatever the BentoML store served before stays served; a model that never passed the gate is never
+packaged. ``local``, the files in
 ``data/models`` (the LDRO-tuned ``student_ldro.ckpt`` if present, else ``student.ckpt``, judged by
 ``evaluator_explore.ckpt``, ``Paths.judge``), for development. ``teacher.ckpt`` rides along for the AR comparison
 switch.
@@ -12,7 +14,6 @@ the Bento tag.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import subprocess
@@ -42,15 +43,19 @@ def released_files(paths: Paths) -> dict[str, Path]:
     return checked(files)
 
 
+def no_champion_reason(params: Params, paths: Paths) -> str:
+    return (
+        f"no {params.release.alias!r} version of {params.release.model_name!r} in the MLflow registry: the release "
+        f"step promotes one only past the quality gate (see {paths.report('release.json')}); nothing was packaged, "
+        "and the BentoML store keeps serving what it served before (package.source: local packages data/models)"
+    )
+
+
 def champion_files(params: Params, paths: Paths, dest: Path) -> tuple[dict[str, Path], str]:
     """The registry champion's generator and judge (downloaded into ``dest``) and the local teacher; its version."""
     version = registry.champion(params, paths.root)
     if version is None:
-        raise RuntimeError(
-            f"no {params.release.alias!r} version of {params.release.model_name!r} in the MLflow registry: the "
-            f"release step promotes one only past the quality gate (see {paths.report('release.json')}); "
-            "set package.source: local to package data/models anyway"
-        )
+        raise LookupError(no_champion_reason(params, paths))
     got = registry.download(params, str(version.version), dest, paths.root)
     files = {"generator": got["generator"], "judge": got["evaluator"], "teacher": paths.model("teacher")}
     return checked(files), f"{params.release.model_name}/{version.version}"
@@ -102,6 +107,13 @@ def build_bento(root: Path) -> str:
 
 
 def run(params: Params, paths: Paths) -> dict[str, Any]:
+    out = paths.models / "package.json"
+    if params.package.source == "champion" and registry.champion(params, paths.root) is None:
+        reason = no_champion_reason(params, paths)
+        print(f"package: {reason}", flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"packaged": False, "reason": reason}, indent=2) + "\n")
+        return {"packaged": False}
     with tempfile.TemporaryDirectory() as tmp:
         files, version = (
             champion_files(params, paths, Path(tmp))
@@ -110,7 +122,7 @@ def run(params: Params, paths: Paths) -> dict[str, Any]:
         )
         metadata = {
             "spec": model_spec(files, params),
-            "package": dataclasses.asdict(params.package),
+            "package": params.package.model_dump(),
             "registry_version": version or "none (package.source: local)",
             "sources": {  # the champion's files come from the registry (downloaded to a temporary folder)
                 role: f"models:/{version}" if version and role != "teacher" else str(path)
@@ -120,8 +132,14 @@ def run(params: Params, paths: Paths) -> dict[str, Any]:
         tag, digest = import_reranker(files, metadata)
     log.info("imported %s (sha256 %s) into the BentoML store", tag, digest[:12])
     bento = build_bento(paths.root) if params.package.build else None
-    record = {"model_name": MODEL_NAME, "model_tag": tag, "sha256": digest, "bento_tag": bento, **metadata}
+    record = {
+        "packaged": True,
+        "model_name": MODEL_NAME,
+        "model_tag": tag,
+        "sha256": digest,
+        "bento_tag": bento,
+        **metadata,
+    }
     log.info("packaged %s", version or "the local models (package.source: local)")
-    out = paths.models / "package.json"
     out.write_text(json.dumps(record, indent=2) + "\n")
-    return {"model_tag": tag, "bento_tag": bento, "sha256": digest, "registry_version": version}
+    return {"packaged": True, "model_tag": tag, "bento_tag": bento, "sha256": digest, "registry_version": version}

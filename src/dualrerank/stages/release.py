@@ -63,6 +63,19 @@ def decide(
     return Decision(candidate > champion + margin, message)
 
 
+def release_checks(
+    gate: dict[str, Any] | None, candidate: float | None, champion: float | None, margin: float
+) -> dict[str, dict[str, Any]]:
+    """The gate's checks plus the one against the champion (none while there is no comparable champion)."""
+    checks = dict((gate or {}).get("checks", {}))
+    if champion is not None:
+        gain = None if candidate is None else candidate - champion
+        checks["candidate_gain_vs_champion"] = {
+            "value": gain, "threshold": margin, "rule": ">", "passed": gain is not None and gain > margin,
+        }  # fmt: skip
+    return checks
+
+
 def candidate_generator(paths: Paths) -> tuple[Path, str]:
     """The fine-tuned generator if there is one, else the distilled student; and its policy name prefix."""
     for file, prefix in CANDIDATES:
@@ -83,7 +96,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         raise KeyError(f"metrics.json has no row {policy!r}: evaluate did not score the served policy")
     meta = SlateMeta.load(paths.meta)
     ev = build_eval_set(params, paths, meta, Slates.load(paths.split("test")))
-    metric = "true_utility" if ev.world is not None else "heldout_evaluator_utility"
+    metric = "heldout_evaluator_utility"
     candidate = report["policies"][policy].get(metric)
 
     previous = registry.champion(params, paths.root)
@@ -113,6 +126,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
         "candidate": candidate,
         "champion": champion_value,
         "gate_passed": bool((report.get("quality_gate") or {}).get("passed", False)),
+        "checks": release_checks(report.get("quality_gate"), candidate, champion_value, cfg.min_improvement),
         **lineage,
     }
     paths.reports.mkdir(parents=True, exist_ok=True)

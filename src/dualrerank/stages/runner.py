@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from dualrerank.config import Params, load_params
 from dualrerank.paths import Paths
@@ -18,11 +15,10 @@ from dualrerank.training.ranks import is_rank_zero
 
 
 def seed_everything(seed: int, num_threads: int) -> None:
+    import lightning as L
     import torch
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    L.seed_everything(seed, workers=True, verbose=False)
     torch.set_num_threads(num_threads)
 
 

@@ -74,18 +74,17 @@ def write_report(report: ValidationReport, json_path: Path) -> Path:
 def validate_file(path: Path, root: Path, report_path: Path | None) -> int:
     """``dualrerank validate PATH``: 0 valid, 1 invalid, 2 unreadable input (message on stderr).
 
-    Limits come from ``root/params.yaml`` (``validate`` section, ``data.max_candidates``) when it
-    exists, else from the defaults.
+    Limits come from ``root/params.yaml`` (``validate`` section, ``data.max_candidates``), the one source
+    of parameters; a missing or invalid parameter file is an error (exit 2).
     """
-    from dualrerank.config import load_params
-    from dualrerank.config.data import DataConfig
+    from dualrerank.config import ConfigError, load_params
 
-    params_file = root / "params.yaml"
-    if params_file.exists():
-        params = load_params(params_file)
-        cfg, max_candidates = params.validate, params.data.max_candidates
-    else:
-        cfg, max_candidates = ValidateConfig(), DataConfig().max_candidates
+    try:
+        params = load_params(root / "params.yaml")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cfg, max_candidates = params.validate, params.data.max_candidates
     if not path.is_file():
         print(f"error: {path} does not exist or is not a file", file=sys.stderr)
         return 2

@@ -15,13 +15,13 @@ Notation: ``R`` requests, ``N`` candidates, ``F`` features, ``S`` sessions per q
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dualrerank.config.base import replace
 from dualrerank.config.svmlight import SvmlightConfig
 from dualrerank.config.world import WorldConfig
 from dualrerank.data.svmlight import LetorFile, SvmlightError, read_svmlight
@@ -154,8 +154,9 @@ def letor_world(
     grade = per_query(lambda q: q.file.label[q.rows])
     feats = per_query(lambda q: np.pad(q.file.features[q.rows], ((0, 0), (0, n_features - q.file.features.shape[1]))))
     counts = {name: len(qs) * sessions[name] for name, qs in splits.items()}
-    wcfg = dataclasses.replace(
+    wcfg = replace(
         base,
+        "world (LETOR)",
         n_candidates=N,
         n_train_requests=counts["train"],
         n_val_requests=counts["val"],

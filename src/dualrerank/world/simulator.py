@@ -6,7 +6,6 @@ serving code may call it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +83,7 @@ class World:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"req_{k}": v for k, v in self.requests.arrays().items()}
         with open(path, "wb") as fh:
-            arrays["config"] = np.array(json.dumps(dataclasses.asdict(self.cfg)))
+            arrays["config"] = np.array(json.dumps(self.cfg.model_dump()))
             arrays["transition"] = self.model.transition
             np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
 

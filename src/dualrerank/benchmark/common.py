@@ -1,0 +1,73 @@
+"""What the studies share: where they write, JSON reports, the project's evaluation sets and judges."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dualrerank.config import Params, load_params
+from dualrerank.evaluation.evalset import finite_or_null
+from dualrerank.paths import Paths
+from dualrerank.reranking import Judge
+
+
+@dataclass(frozen=True)
+class BenchPaths:
+    """The benchmark's files under a project root: reports under ``data/reports/benchmark``, models under
+    ``data/benchmark/models`` (never the production cycle's ``data/models``, except ``nar.ckpt`` of ``nar_nokd``)."""
+
+    root: Path
+
+    @property
+    def project(self) -> Paths:
+        return Paths(self.root)
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "data" / "reports" / "benchmark"
+
+    @property
+    def plots(self) -> Path:
+        return self.reports / "plots"
+
+    def report(self, name: str) -> Path:
+        return self.reports / name
+
+    def model(self, name: str) -> Path:
+        return self.root / "data" / "benchmark" / "models" / f"{name}.ckpt"
+
+    @property
+    def selection(self) -> Path:
+        return self.report("select.json")
+
+    @property
+    def results(self) -> Path:
+        return self.report("results.json")
+
+
+def params_at(root: Path) -> Params:
+    return load_params(root / "params.yaml")
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """``obj`` as JSON (NaN and infinities as null), parents created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(finite_or_null(obj), indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def read_reports(folder: Path) -> dict[str, Any]:
+    """Every ``*.json`` under ``folder`` by file stem (sorted), empty when the folder does not exist."""
+    return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
+
+
+def judges(paths: Paths) -> dict[str, Judge]:
+    """The training evaluator and its held-out counterpart after the on-policy round (the files that exist)."""
+    files = (("evaluator", paths.judge), ("heldout_evaluator", paths.heldout_judge))
+    return {name: Judge.from_file(f) for name, f in files if f.exists()}

@@ -1,0 +1,93 @@
+"""Study ``summary``: ``data/reports/benchmark/results.json``, the benchmark's figures a docs page quotes.
+
+Collects what the report stages wrote (every report that exists; a missing one is listed under ``missing``) with
+the git commit the benchmark ran at. True-utility figures are reported only: no choice was made with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from dualrerank.benchmark.common import BenchPaths, read_json, write_json
+
+REPORTS = ("select", "finetune", "drift", "evaluate", "scaling", "serving", "sweep")
+POLICY_FIELDS = ("true_utility", "true_utility_ci95", "headroom_captured", "evaluator_utility")
+POLICY_FIELDS += ("heldout_evaluator_utility",)
+
+
+def git_commit(root: Path) -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout at ``root``."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return done.stdout.strip()
+
+    sha = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if sha else None
+    return {"commit": sha, "dirty": None if status is None else bool(status)}
+
+
+def policy_table(evaluate: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per policy the figures of ``POLICY_FIELDS`` (the rest stays in evaluate.json)."""
+    return {name: {k: row.get(k) for k in POLICY_FIELDS} for name, row in evaluate.get("policies", {}).items()}
+
+
+def drift_verdicts(drift: dict[str, Any]) -> dict[str, Any]:
+    keys = ("measure", "ldro_ends_higher", "ldro_varies_less", "ldro_loses_less_to_drift")
+    keys += ("ldro_minus_grpo_final", "grpo_over_ldro_final_variance")
+    return {k: drift[k] for k in keys if k in drift}
+
+
+def summarize(reports: dict[str, Any]) -> dict[str, Any]:
+    """The quoted figures from the reports found (``reports``: name -> parsed JSON)."""
+    out: dict[str, Any] = {"missing": [r for r in REPORTS if r not in reports]}
+    if "select" in reports:
+        s = reports["select"]
+        out["selection"] = {"rule": s["selection"], "chosen_lr": {m: r["lr"] for m, r in s["chosen"].items()}}
+        out["selection"]["grid"] = {
+            m: [{k: r.get(k) for k in ("lr", "val_evaluator_utility", "val_heldout_evaluator_utility")} for r in rows]
+            for m, rows in s["grid"].items()
+        }
+    if "finetune" in reports:
+        out["finetune"] = reports["finetune"]["headline"]
+    if "drift" in reports:
+        out["drift"] = drift_verdicts(reports["drift"])
+    if "evaluate" in reports:
+        e = reports["evaluate"]
+        out["policies"] = policy_table(e)
+        out["oracle"] = e.get("oracle")
+        d = e.get("diagnostics", {})
+        out["diagnostics"] = {"ecg": d.get("ecg"), "by_student": d.get("by_student", {})}
+        out["evaluator_correlation"] = e.get("evaluator_correlation")
+    if "scaling" in reports:
+        out["scaling"] = {"runs": reports["scaling"]["runs"], "markdown": reports["scaling"]["markdown"]}
+    if "serving" in reports:
+        out["serving"] = {k: reports["serving"].get(k) for k in ("ratios", "checks")}
+    if "sweep" in reports:
+        out["sweep"] = reports["sweep"]["results"]
+    return out
+
+
+def load_reports(bench: BenchPaths) -> dict[str, Any]:
+    """Every report of ``REPORTS`` that exists under the benchmark's report folder."""
+    files = {r: bench.report(f"{r}.json") for r in REPORTS}
+    return {r: read_json(f) for r, f in files.items() if f.exists()}
+
+
+def main(argv: list[str], root: Path) -> int:
+    argparse.ArgumentParser(prog="dualrerank bench summary", description=__doc__).parse_args(argv)
+    bench = BenchPaths(root)
+    results = {
+        **git_commit(root),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **summarize(load_reports(bench)),
+    }
+    print(f"bench summary: {write_json(bench.results, results)}")
+    return 0

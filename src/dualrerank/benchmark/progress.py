@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from contextlib import chdir
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,21 +25,21 @@ def family(stage: str) -> str:
 def benchmark_stages(root: Path) -> list[tuple[str, bool]]:
     """``(expanded name, changed)`` of every stage of ``benchmarks/dvc.yaml``, in dependency order (file order
     among stages with no order between them). ``changed``: DVC would run it (missing or stale outputs)."""
-    from dvc.repo import Repo
+    from dvc.repo import Repo, lock_repo
 
-    with Repo(str(root)) as repo:
+    with chdir(root), Repo(str(root)) as repo, lock_repo(repo):
         stages = [s for s in repo.index.stages if s.dvcfile.relpath == DVCFILE]
-        order = {s.addressing: i for i, s in enumerate(stages)}
+        order = {s.name: i for i, s in enumerate(stages)}
         graph = repo.index.graph
-        ordered = topological([s.addressing for s in stages], lambda a: upstream(graph, stages, a), order)
-        by_name = {s.addressing: s for s in stages}
+        ordered = topological([s.name for s in stages], lambda a: upstream(graph, stages, a), order)
+        by_name = {s.name: s for s in stages}
         return [(name, bool(by_name[name].changed())) for name in ordered]
 
 
 def upstream(graph, stages, name: str) -> list[str]:  # type: ignore[no-untyped-def]
     """The benchmark stages ``name`` depends on directly (DVC's graph: edges from a stage to its dependencies)."""
-    stage = next(s for s in stages if s.addressing == name)
-    return [d.addressing for d in graph.successors(stage) if d.dvcfile.relpath == DVCFILE]
+    stage = next(s for s in stages if s.name == name)
+    return [d.name for d in graph.successors(stage) if d.dvcfile.relpath == DVCFILE]
 
 
 def topological(names: list[str], deps: Callable[[str], Iterable[str]], order: dict[str, int]) -> list[str]:
@@ -101,6 +102,12 @@ def duration(seconds: float) -> str:
 def repro_command(stage: str) -> list[str]:
     """One stage as its own process; DVC restores it from the run cache when it has run with these inputs."""
     return ["dvc", "repro", "--single-item", f"{DVCFILE}:{stage}"]
+
+
+def only(plan: list[tuple[str, bool]], families: Iterable[str] | None) -> list[tuple[str, bool]]:
+    """The stages of ``plan`` whose family is in ``families`` (all of them for None)."""
+    keep = None if families is None else set(families)
+    return [(n, c) for n, c in plan if keep is None or family(n) in keep]
 
 
 def run_plan(

@@ -42,10 +42,12 @@ class ExploreConfig(Section):
     pages_per_request: int  # the student's Gumbel-sampled pages shown per training request
     temperature: float  # the student's sampling temperature
     seed: int
+    refit_epochs: int  # the evaluators continue from the logged ones (warm start) for this many epochs
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         check(self.pages_per_request >= 1 and self.temperature > 0, "pages_per_request >= 1 and temperature > 0")
+        check(self.refit_epochs >= 1, "explore.refit_epochs must be >= 1")
         return self
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from dualrerank.config import Params
+from dualrerank.config import Params, replace
 from dualrerank.config.data import RuleConfig
 from dualrerank.config.training import EvaluatorNetConfig
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
-from dualrerank.models.io import build_evaluator
+from dualrerank.models.io import build_evaluator, load_model
 from dualrerank.paths import Paths
 from dualrerank.rewards import identity_groups
 from dualrerank.stages.common import fingerprint, fit_normalization, save_and_log, seed_module, train
@@ -77,23 +77,31 @@ def fit_evaluator(
     val_t: dict,
     out: str,
     source: tuple[Any, tuple[Path, ...]] = ((), ()),
+    warm_start: Path | None = None,
+    max_epochs: int | None = None,
 ) -> dict[str, float]:
     """Train the ``role`` (``evaluator`` or ``evaluator_heldout``) network on ``train_logs``; write ``out``.
     ``source``: the configs and files ``train_logs`` were made with beyond the splits, so that an interrupted fit
-    resumes only on the same logs."""
+    resumes only on the same logs. ``warm_start``: an evaluator file to continue from (its architecture, input
+    normalisation and weights) instead of a fresh network; ``max_epochs`` overrides the section's."""
     cfg = params.train_evaluator
     net_cfg = cfg.main if role == "evaluator" else cfg.heldout
     seed_module(net_cfg.seed)
-    hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules)
-    net = build_evaluator(hp)
     tr = slate_tensors(train_logs)
-    fit_normalization(net.inputs, tr)
-    module = EvaluatorLitModule(net, cfg.optim.lr, cfg.optim.weight_decay)
+    if warm_start is not None:
+        net, record = load_model(warm_start)
+        hp = record["hparams"]
+    else:
+        hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules)
+        net = build_evaluator(hp)
+        fit_normalization(net.inputs, tr)
+    optim = cfg.optim if max_epochs is None else replace(cfg.optim, max_epochs=max_epochs)
+    module = EvaluatorLitModule(net, optim.lr, optim.weight_decay)
     configs, files = source
     key = fingerprint(paths, out, cfg, (paths.split("train"), paths.split("val"), *files))
     key += "".join(fingerprint(paths, "", c, ()) for c in configs)
     with _nested_run(out):
-        train(module, tr, val_t, cfg.optim, params, paths, key)
+        train(module, tr, val_t, optim, params, paths, key)
     info = {
         "stage": "train_evaluator",
         "role": role,

@@ -128,7 +128,10 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     source = ((cfg,), (paths.model("student"),))  # the round's logs come from this student and these settings
     for role, mask in (("evaluator", main_rows), ("evaluator_heldout", ~main_rows)):
         both = _concat(train.subset(np.flatnonzero(mask)), explored.subset(np.flatnonzero(mask[rows])))
-        figures |= fit_evaluator(params, paths, meta, role, both, val_t, outputs(paths)[role].stem, source)
+        name = outputs(paths)[role].stem  # warm start: the logged evaluator, a few epochs on the round's logs too
+        figures |= fit_evaluator(
+            params, paths, meta, role, both, val_t, name, source, paths.model(role), cfg.refit_epochs
+        )
     weights = {**params.data.reward.item, **params.data.reward.page}
     report |= {
         "round": True,

@@ -25,7 +25,7 @@ def measures(
     reward, and for the true utility when every run has its curve."""
     methods = [m for m in ("ldro", "grpo") if m in chosen and all(f"{m}-{s}" in runs for s in seeds)]
     by_method = {m: [runs[f"{m}-{s}"] for s in seeds] for m in methods}
-    out = {
+    out: dict[str, tuple[dict[str, list[Curve]], dict[str, Curve]]] = {
         "training_reward": (
             {m: [r["curve"] for r in rs] for m, rs in by_method.items()},
             {m: chosen[m]["curve"] for m in methods},

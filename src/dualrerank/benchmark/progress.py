@@ -90,8 +90,8 @@ class Progress:
 
 
 def duration(seconds: float) -> str:
-    """``95`` -> ``1 min 35 s``; ``4000`` -> ``1 h 7 min``."""
-    s = int(round(seconds))
+    """``95`` -> ``1 min 35 s``; ``4000`` -> ``1 h 6 min``."""
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ def fmt(x: Any, digits: int = 4) -> str:
     if x is None:
         return "n/a"
     if isinstance(x, dict) and "mean" in x:
-        return f"{x['mean']:+.{digits}f} [{x.get('ci_low', float('nan')):+.{digits}f}, {x.get('ci_high', float('nan')):+.{digits}f}]"
+        low, high = x.get("ci_low", float("nan")), x.get("ci_high", float("nan"))
+        return f"{x['mean']:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, float):
@@ -24,9 +26,15 @@ def fmt(x: Any, digits: int = 4) -> str:
 
 def header(r: dict[str, Any]) -> list[str]:
     commit = (r.get("commit") or "unknown")[:12] + (" (uncommitted changes)" if r.get("dirty") else "")
-    lines = ["# Benchmark results", "", f"Rendered by `dualrerank bench results` from `data/reports/benchmark/results.json`,"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Rendered by `dualrerank bench results` from `data/reports/benchmark/results.json`,",
+    ]
     lines += [f"benchmark run at commit `{commit}` on {r.get('date', 'n/a')} (`make benchmark`).", ""]
-    lines += ["True utility comes from the simulated world and is reported only: every choice (learning rates) was made"]
+    lines += [
+        "True utility comes from the simulated world and is reported only: every choice (learning rates) was made"
+    ]
     lines += ["on validation by the held-out evaluator.", ""]
     if r.get("missing"):
         lines += [f"Reports not found: {', '.join(r['missing'])}.", ""]
@@ -36,19 +44,22 @@ def header(r: dict[str, Any]) -> list[str]:
 def selection(r: dict[str, Any]) -> list[str]:
     s = r["selection"]
     lines = ["## Fine-tuning: learning rate chosen on validation", "", f"Rule: `{s['rule']}`.", ""]
-    lines += ["| method | lr | val. evaluator utility | val. held-out evaluator utility | chosen |", "|---|---|---|---|---|"]
+    lines += [
+        "| method | lr | val. evaluator utility | val. held-out evaluator utility | chosen |",
+        "|---|---|---|---|---|",
+    ]
     for m, rows in s["grid"].items():
         for row in rows:
             mark = "yes" if row["lr"] == s["chosen_lr"].get(m) else ""
             cells = [m, f"{row['lr']:g}", fmt(row["val_evaluator_utility"]), fmt(row["val_heldout_evaluator_utility"])]
-            lines.append("| " + " | ".join(cells + [mark]) + " |")
-    return lines + [""]
+            lines.append("| " + " | ".join([*cells, mark]) + " |")
+    return [*lines, ""]
 
 
 def finetune(r: dict[str, Any]) -> list[str]:
     lines = ["## Fine-tuning: test gains over NAR+KD (95% intervals, paired)", "", "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {fmt(v)} |" for k, v in r["finetune"].items()]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def drift(r: dict[str, Any]) -> list[str]:
@@ -57,23 +68,33 @@ def drift(r: dict[str, Any]) -> list[str]:
         if isinstance(v, dict) and "ratio" in v:
             v = f"{v['ratio']:.2f} [{v.get('ci_low', float('nan')):.2f}, {v.get('ci_high', float('nan')):.2f}]"
         lines.append(f"| {k} | {fmt(v)} |")
-    return lines + ["", "![drift](../data/reports/benchmark/plots/drift.png)", ""]
+    return [*lines, "", "![drift](../data/reports/benchmark/plots/drift.png)", ""]
 
 
 def policies(r: dict[str, Any]) -> list[str]:
-    lines = ["## Policies on the test requests", "", "| policy | true utility | headroom captured | held-out evaluator |"]
+    lines = [
+        "## Policies on the test requests",
+        "",
+        "| policy | true utility | headroom captured | held-out evaluator |",
+    ]
     lines.append("|---|---|---|---|")
     for name, row in r["policies"].items():
         cells = [fmt(row.get(k)) for k in ("true_utility", "headroom_captured", "heldout_evaluator_utility")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     oracle = (r.get("oracle") or {}).get("utility")
-    lines += ["", f"Oracle utility: {fmt(oracle)}.", "", "![best of n](../data/reports/benchmark/plots/best_of_n_curve.png)", ""]
+    lines += [
+        "",
+        f"Oracle utility: {fmt(oracle)}.",
+        "",
+        "![best of n](../data/reports/benchmark/plots/best_of_n_curve.png)",
+        "",
+    ]
     return lines
 
 
 def scaling(r: dict[str, Any]) -> list[str]:
     lines = ["## Scaling: the production cycle vs training requests", "", r["scaling"]["markdown"]]
-    return lines + ["![scaling](../data/reports/benchmark/plots/scaling.png)", ""]
+    return [*lines, "![scaling](../data/reports/benchmark/plots/scaling.png)", ""]
 
 
 def serving(r: dict[str, Any]) -> list[str]:
@@ -81,10 +102,15 @@ def serving(r: dict[str, Any]) -> list[str]:
     lines = ["## Serving load test", "", "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {fmt(v)} |" for k, v in (s.get("ratios") or {}).items()]
     lines += [f"| check: {k} | {fmt(v)} |" for k, v in (s.get("checks") or {}).items()]
-    return lines + [""]
+    return [*lines, ""]
 
 
-SECTIONS = (("selection", selection), ("finetune", finetune), ("drift", drift), ("policies", policies))
+SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[str]]], ...] = (
+    ("selection", selection),
+    ("finetune", finetune),
+    ("drift", drift),
+    ("policies", policies),
+)
 SECTIONS += (("scaling", scaling), ("serving", serving))
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from dualrerank import metrics
-from dualrerank.config.evaluation import EvaluateConfig
 from dualrerank.config import Params
+from dualrerank.config.evaluation import EvaluateConfig
 from dualrerank.evaluation import diagnostics as diag
 from dualrerank.evaluation.evalset import judge_with_rules
 from dualrerank.evaluation.policies import generative, run_policy
@@ -37,7 +37,9 @@ def diagnostics(nets: dict[str, torch.nn.Module], ev: EvalSet, cfg: EvaluateConf
     x = _first(ev, n)
     lists = teacher.greedy(x)
     students = {k: v for k, v in nets.items() if isinstance(v, NARStudent)}
-    out: dict[str, Any] = {"by_student": {k: diag.student_vs_teacher(s, lists, x, ev.viewport) for k, s in students.items()}}
+    out: dict[str, Any] = {
+        "by_student": {k: diag.student_vs_teacher(s, lists, x, ev.viewport) for k, s in students.items()}
+    }
     m = min(cfg.ecg_requests, n)
     ecg = diag.entropy_consistency_gap(teacher, _first(ev, m), cfg.ecg_samples, seed=cfg.seed)
     out["ecg_by_slot"] = np.nanmean(ecg["ecg"], axis=0).tolist()

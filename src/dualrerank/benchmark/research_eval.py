@@ -53,16 +53,18 @@ def student_files(bench: BenchPaths) -> dict[str, Path]:
 def greedy_policies(params: Params, bench: BenchPaths, ev: EvalSet) -> tuple[list[Policy], dict[str, torch.nn.Module]]:
     """The baselines, the AR teacher (greedy, beam) and every NAR student's greedy list; the loaded networks."""
     p, K = bench.project, ev.page_len
-    policies, nets = [upstream(K)], {}
+    policies, nets = [upstream(K)], dict[str, torch.nn.Module]()
     if p.model("pointwise").exists():
         policies.append(score_and_sort(load_as(p.model("pointwise"), PointwiseScorer)[0], K))
     if p.model("teacher").exists():
-        nets["teacher"] = teacher = load_as(p.model("teacher"), ARTeacher)[0]
+        teacher = load_as(p.model("teacher"), ARTeacher)[0]
+        nets["teacher"] = teacher
         policies.append(generative("ar_greedy", Reranker(teacher)))
         policies.append(generative("ar_beam", Reranker(teacher, beam_width=params.train_teacher.beam_width)))
     for name, f in student_files(bench).items():
         if f.exists():
-            nets[name] = student = load_as(f, NARStudent)[0]
+            student = load_as(f, NARStudent)[0]
+            nets[name] = student
             policies.append(generative(name, Reranker(student)))
     return policies, nets
 

@@ -15,7 +15,7 @@ from typing import Any
 from dualrerank.benchmark.common import BenchPaths, read_json, write_json
 
 REPORTS = ("select", "finetune", "drift", "evaluate", "scaling", "serving", "sweep")
-POLICY_FIELDS = ("true_utility", "true_utility_ci95", "headroom_captured", "evaluator_utility")
+POLICY_FIELDS: tuple[str, ...] = ("true_utility", "true_utility_ci95", "headroom_captured", "evaluator_utility")
 POLICY_FIELDS += ("heldout_evaluator_utility",)
 
 
@@ -40,7 +40,7 @@ def policy_table(evaluate: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def drift_verdicts(drift: dict[str, Any]) -> dict[str, Any]:
-    keys = ("measure", "ldro_ends_higher", "ldro_varies_less", "ldro_loses_less_to_drift")
+    keys: tuple[str, ...] = ("measure", "ldro_ends_higher", "ldro_varies_less", "ldro_loses_less_to_drift")
     keys += ("ldro_minus_grpo_final", "grpo_over_ldro_final_variance")
     return {k: drift[k] for k in keys if k in drift}
 

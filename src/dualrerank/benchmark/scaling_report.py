@@ -89,9 +89,11 @@ def main(argv: list[str], root: Path) -> int:
     if not runs:
         print("bench scaling-report: no scaling runs; run the scaling stages first")
         return 1
-    summary = [{k: r[k] for k in ("factor", "n_train_requests", "total_seconds", "peak_rss_mib", "completed")} for r in runs]
-    report = {"runs": summary, "stages": table(runs)}
-    report["markdown"] = markdown(report)
-    write_json(bench.report("scaling.json"), report)
-    print(report["markdown"] + f"bench scaling-report: {plot(report, bench.plots / 'scaling.png')}")
+    summary = [
+        {k: r[k] for k in ("factor", "n_train_requests", "total_seconds", "peak_rss_mib", "completed")} for r in runs
+    ]
+    report: dict[str, Any] = {"runs": summary, "stages": table(runs)}
+    text = markdown(report)
+    write_json(bench.report("scaling.json"), report | {"markdown": text})
+    print(text + f"bench scaling-report: {plot(report, bench.plots / 'scaling.png')}")
     return 0

@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 # `make run` starts a temporary Prefect API server; give it time on a busy machine (Prefect's default: 20 s)
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: venv run repro deploy worker test test-all lint typecheck imports serve bench-serve sweep clean-data help fetch-mslr run-mslr
+.PHONY: benchmark venv run repro deploy worker test test-all lint typecheck imports serve bench-serve sweep clean-data help fetch-mslr run-mslr
 
 help:
 	@echo "make run    - set up .venv and run the whole pipeline on the default world, then print the results"
@@ -21,6 +21,7 @@ help:
 	@echo "make serve  - serve the packaged Best-of-N reranker with BentoML"
 	@echo "make sweep  - headroom vs dependency strength (small worlds) -> data/reports/sweep.json + plot"
 	@echo "make run-mslr - fetch the MSLR-WEB10K excerpt and run the whole pipeline on it (params.mslr.yaml)"
+	@echo "make benchmark - the research benchmark (needs make run): flows/benchmark.py, then docs/results.md"
 	@echo "make bench-serve - load-test the served reranker (NAR Best-of-N vs AR teacher) -> data/reports/serving.json"
 
 $(STAMP): pyproject.toml
@@ -62,6 +63,10 @@ serve: venv
 
 bench-serve: venv
 	$(BIN)/dualrerank bench-serve
+
+benchmark: venv
+	$(BIN)/python flows/benchmark.py
+	$(BIN)/dualrerank bench results
 
 sweep: venv
 	$(BIN)/dualrerank sweep

@@ -128,15 +128,6 @@ def _bench(args: argparse.Namespace) -> int:
     return study_main(args.study)(list(args.args), Path(args.root).resolve())
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from dualrerank.benchmark import STUDIES, study_main
-
-    if args.study not in STUDIES:
-        print(f"error: unknown study {args.study!r}; studies are {sorted(STUDIES)}", file=sys.stderr)
-        return 2
-    return study_main(args.study)(list(args.args), Path(args.root).resolve())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dualrerank", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root holding params.yaml and data/")
@@ -183,11 +174,6 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("sweep", help="headroom vs dependency strength: small worlds at several strengths")
     p.set_defaults(func=_sweep)
-
-    p = sub.add_parser("bench", help="a study of the research benchmark (benchmarks/dvc.yaml, make benchmark)")
-    p.add_argument("study", help="rl, select, finetune-report, drift-report, evaluate, sweep, scaling, ..., results")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="the study's own arguments (dualrerank bench STUDY -h)")
-    p.set_defaults(func=_bench)
 
     p = sub.add_parser("bench", help="a study of the research benchmark (benchmarks/dvc.yaml, make benchmark)")
     p.add_argument("study", help="rl, select, finetune-report, drift-report, evaluate, sweep, scaling, ..., results")

@@ -9,16 +9,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dualrerank.config import Params
-from dualrerank.config.world import WorldConfig
+from dualrerank.config import replace
 from dualrerank.paths import Paths
 from dualrerank.stages.validate import ValidationFailed, run
 from dualrerank.world.logs import log_table
 from dualrerank.world.simulator import World
+from repo_params import repo_params
 
 pytestmark = pytest.mark.integration
 
-WORLD = WorldConfig(n_train_requests=6, n_val_requests=2, n_test_requests=2, n_candidates=8, page_len=4)
+PARAMS = repo_params()
+WORLD = replace(PARAMS.world, n_train_requests=6, n_val_requests=2, n_test_requests=2, n_candidates=8, page_len=4)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_failed_validation_writes_report_and_leaves_processed_data_alone(tmp_pat
     paths.split("train").write_bytes(before)
 
     with pytest.raises(ValidationFailed) as info:
-        run(Params(world=WORLD), paths)
+        run(replace(PARAMS, world=WORLD), paths)
 
     assert "FAILED expect_column_values_to_not_be_null on ctx_watch: 8 rows (requests 3)" in str(info.value)
     saved = json.loads(paths.report("validation.json").read_text())
@@ -53,7 +54,7 @@ def test_valid_logs_are_split_and_reported(tmp_path: Path, logs: pd.DataFrame):
     paths.raw.mkdir(parents=True)
     logs.to_parquet(paths.logs, index=False)
 
-    summary = run(Params(world=WORLD), paths)
+    summary = run(replace(PARAMS, world=WORLD), paths)
 
     assert (summary["n_requests"], summary["n_train"], summary["n_val"], summary["n_test"]) == (10, 6, 2, 2)
     assert json.loads(paths.report("validation.json").read_text())["success"] is True

@@ -25,7 +25,8 @@ CONTRACT_FIELDS = {
 }
 
 
-PRODUCTION_POLICIES = {"upstream", "score_and_sort", "ar_greedy", "nar_kd", "nar_ldro"} | {"nar_ldro_bon1", "nar_ldro_bon4"}
+PRODUCTION_POLICIES = {"upstream", "score_and_sort", "ar_greedy", "nar_kd", "nar_ldro", "nar_ldro_bon1"}
+PRODUCTION_POLICIES |= {"nar_ldro_bon4"}
 
 
 @pytest.mark.integration

@@ -75,6 +75,16 @@ def test_zero_dependencies_sorting_by_item_value_is_optimal_default_size():
     np.testing.assert_allclose(w.utility(req, by_value), best.utility, rtol=0, atol=1e-12)
 
 
+def test_the_beam_oracle_finds_the_same_pages_in_worker_processes():
+    w = small_world()
+    req = w.split("test").subset(slice(0, 20))
+    one = oracle(w.model, req, chunk=3)
+    two = oracle(w.model, req, chunk=3, workers=2)
+    assert one.method == two.method == "beam(256)"
+    np.testing.assert_array_equal(one.pages, two.pages)
+    np.testing.assert_array_equal(one.utility, two.utility)
+
+
 def test_dependencies_make_the_sort_suboptimal_and_beam_matches_exact():
     """With dependencies on, sorting by item value is beaten, and beam search finds the exact optimum."""
     w = small_world(n_candidates=8, page_len=4, redundancy=1.0, context=0.8, intent_coverage=0.6)

@@ -63,10 +63,11 @@ def _simulate(params: Params, paths: Paths) -> dict[str, float | str]:
         f"-> {paths.logs} ({time.perf_counter() - t0:.1f} s)",
         flush=True,
     )
-    return {**world_summary(world, paths, progress=params.common.progress), **extra}
+    summary = world_summary(world, paths, progress=params.common.progress, workers=params.common.num_threads)
+    return {**summary, **extra}
 
 
-def world_summary(world: World, paths: Paths, progress: bool = True) -> dict[str, float | str]:
+def world_summary(world: World, paths: Paths, progress: bool = True, workers: int = 1) -> dict[str, float | str]:
     """Utility of reference policies on the test requests, the oracle, and the scoring speed."""
     test = world.split("test")
     K = world.cfg.page_len
@@ -74,7 +75,7 @@ def world_summary(world: World, paths: Paths, progress: bool = True) -> dict[str
     by_value = np.argsort(-world.item_values(test), axis=1, kind="stable")[:, :K]
     logged, _ = world.log(test, seed=world.cfg.seed + 1)
     t0 = time.perf_counter()
-    best = world.oracle(test, progress=progress)
+    best = world.oracle(test, progress=progress, workers=workers)  # one process per CPU thread allowed
     oracle_seconds = time.perf_counter() - t0
     np.savez(
         paths.oracle, request_id=test.request_id, pages=best.pages, utility=best.utility, method=np.array(best.method)

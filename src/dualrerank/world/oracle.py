@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -24,19 +30,38 @@ class OracleResult:
     method: str  # "exact" or "beam(W)"
 
 
-def oracle(model: UtilityModel, req: RequestSet, chunk: int = 8, progress: bool = False) -> OracleResult:
-    """Best page per request; exact if ``N!/(N-K)!`` <= ``oracle_max_enumeration``, else beam search."""
+def oracle(
+    model: UtilityModel, req: RequestSet, chunk: int = 8, progress: bool = False, workers: int = 1
+) -> OracleResult:
+    """Best page per request; exact if ``N!/(N-K)!`` <= ``oracle_max_enumeration``, else beam search, chunks of
+    ``chunk`` requests spread over ``workers`` processes (the same pages for any number of workers)."""
     cfg = model.cfg
     N, K = req.item_id.shape[1], cfg.page_len
     if math.perm(N, K) <= cfg.oracle_max_enumeration:
         return _exact(model, req)
     pages = np.empty((len(req), K), dtype=np.int64)
-    starts = range(0, len(req), chunk)
-    for i, s in enumerate(starts):
-        pages[s : s + chunk] = beam_search(model, req.subset(slice(s, s + chunk)), cfg.oracle_beam)
-        if progress and (i % 25 == 0 or i == len(starts) - 1):
-            print(f"  oracle beam search: {min(s + chunk, len(req))}/{len(req)} requests", flush=True)
+    starts = list(range(0, len(req), chunk))
+    jobs = ((model, req.subset(slice(s, s + chunk)), cfg.oracle_beam) for s in starts)
+    with _pool(workers) as pool:
+        for i, (s, found) in enumerate(zip(starts, pool.map(_beam_job, jobs))):
+            pages[s : s + chunk] = found
+            if progress and (i % 25 == 0 or i == len(starts) - 1):
+                print(f"  oracle beam search: {min(s + chunk, len(req))}/{len(req)} requests", flush=True)
     return OracleResult(pages, true_utility(model, req, pages), f"beam({cfg.oracle_beam})")
+
+
+def _beam_job(job: tuple[UtilityModel, RequestSet, int]) -> np.ndarray:
+    return beam_search(*job)
+
+
+@contextmanager
+def _pool(workers: int) -> Iterator[Any]:
+    """An executor with ``map``: in this process for one worker, else a pool of forked processes."""
+    if workers <= 1:
+        yield SimpleNamespace(map=map)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield pool
 
 
 def _exact(model: UtilityModel, req: RequestSet) -> OracleResult:

@@ -74,8 +74,8 @@ class World:
     def item_values(self, req: RequestSet) -> np.ndarray:
         return item_values(self.model, req)
 
-    def oracle(self, req: RequestSet, progress: bool = False) -> OracleResult:
-        return oracle(self.model, req, progress=progress)
+    def oracle(self, req: RequestSet, progress: bool = False, workers: int = 1) -> OracleResult:
+        return oracle(self.model, req, progress=progress, workers=workers)
 
     # --- persistence --------------------------------------------------------------------------
     def save(self, path: Path) -> None:

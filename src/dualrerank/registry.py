@@ -7,7 +7,9 @@ Best-of-N size, shapes, the figures it was released with, the git commit and dat
 ``champion`` alias (``release.alias``) names the version to serve; only the ``release`` stage moves it.
 ``package`` and later releases fetch the champion's files with :func:`download`;
 ``mlflow.pyfunc.load_model("models:/NAME@champion")`` gives a model whose ``predict`` reranks model
-inputs (the ``dualrerank`` package must be importable).
+inputs. Each version carries its signature (named input arrays, the ``[B, K]`` ranking out), an input
+example, and the ``dualrerank`` package itself (``code_paths``), so it loads in a fresh environment that has
+only the listed requirements (torch, numpy, mlflow).
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ import numpy as np
 import torch
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from dualrerank.config import Params
 from dualrerank.tracking import tracking_uri, use_experiment
 
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+PACKAGE = Path(__file__).parent  # src/dualrerank, shipped with every version (code_paths)
+EXAMPLE_CANDIDATES = 12  # candidates of the one request in each version's input example
 ARTIFACTS = {"generator": "generator.ckpt", "evaluator": "evaluator.ckpt", "metadata": "release.json"}
 
 
@@ -98,7 +103,9 @@ def register(
         shutil.copyfile(generator, files["generator"])
         shutil.copyfile(evaluator, files["evaluator"])
         files["metadata"].write_text(json.dumps(metadata, indent=2))
-        # The model takes a dict of arrays, which MLflow's type-hint schemas cannot describe: no hints, no warning.
+        example = input_example(generator)
+        signature = infer_signature(example, example_ranking(generator, evaluator, example))
+        # The model takes a dict of arrays (a tensor-based signature, given explicitly): no type hints, no warning.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
             info = mlflow.pyfunc.log_model(
@@ -106,7 +113,10 @@ def register(
                 python_model=MODEL_CODE,
                 artifacts={name: str(path) for name, path in files.items()},
                 registered_model_name=cfg.model_name,
+                code_paths=[str(PACKAGE)],  # the model's own code travels with it
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
+                signature=signature,
+                input_example=example,
                 metadata={k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool))},
             )
     version = str(info.registered_model_version)
@@ -114,6 +124,28 @@ def register(
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(cfg.model_name, version, key, value)
     return version
+
+
+def input_example(generator: Path, n_candidates: int = EXAMPLE_CANDIDATES) -> dict[str, np.ndarray]:
+    """One request of ``n_candidates`` candidates shaped as the generator's inputs (seeded values)."""
+    hp = torch.load(generator, weights_only=True)["hparams"]
+    rng = np.random.default_rng(0)
+    return {
+        "item_features": rng.normal(size=(1, n_candidates, hp["n_item_features"])).astype(np.float32),
+        "context": rng.normal(size=(1, hp["n_context_features"])).astype(np.float32),
+        "upstream_score": np.sort(rng.normal(size=(1, n_candidates)))[:, ::-1].astype(np.float32).copy(),
+        "upstream_rank": np.arange(1, n_candidates + 1, dtype=np.int64)[None],
+        "pad_mask": np.zeros((1, n_candidates), dtype=bool),
+    }
+
+
+def example_ranking(generator: Path, evaluator: Path, example: dict[str, np.ndarray]) -> np.ndarray:
+    """The greedy ranking of the example, for the signature's output (``[B, K]`` candidate indices)."""
+    from dualrerank.models.components import SlateInputs
+    from dualrerank.reranking import Reranker
+
+    x = SlateInputs.from_batch({k: torch.as_tensor(v) for k, v in example.items()})
+    return Reranker.from_files(generator, evaluator).rerank(x, 1).pages.numpy()
 
 
 def promote(params: Params, version: str, root: Path = Path(".")) -> None:

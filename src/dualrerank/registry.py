@@ -27,8 +27,9 @@ import numpy as np
 import torch
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
+from mlflow.types import Schema, TensorSpec
 
 from dualrerank.config import Params
 from dualrerank.tracking import tracking_uri, use_experiment
@@ -104,7 +105,7 @@ def register(
         shutil.copyfile(evaluator, files["evaluator"])
         files["metadata"].write_text(json.dumps(metadata, indent=2))
         example = input_example(generator)
-        signature = infer_signature(example, example_ranking(generator, evaluator, example))
+        signature = model_signature(example, example_ranking(generator, evaluator, example))
         # The model takes a dict of arrays (a tensor-based signature, given explicitly): no type hints, no warning.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
@@ -134,9 +135,20 @@ def input_example(generator: Path, n_candidates: int = EXAMPLE_CANDIDATES) -> di
         "item_features": rng.normal(size=(1, n_candidates, hp["n_item_features"])).astype(np.float32),
         "context": rng.normal(size=(1, hp["n_context_features"])).astype(np.float32),
         "upstream_score": np.sort(rng.normal(size=(1, n_candidates)))[:, ::-1].astype(np.float32).copy(),
-        "upstream_rank": np.arange(1, n_candidates + 1, dtype=np.int64)[None],
+        "upstream_rank": np.arange(1, n_candidates + 1, dtype=np.float32)[None],  # as the data's slates hold it
         "pad_mask": np.zeros((1, n_candidates), dtype=bool),
     }
+
+
+def model_signature(example: dict[str, np.ndarray], ranking: np.ndarray) -> ModelSignature:
+    """Named input arrays with any number of requests and candidates (``-1``), features fixed; ``[B, K]`` out."""
+
+    shapes = {
+        "item_features": (-1, -1, example["item_features"].shape[-1]),
+        "context": (-1, example["context"].shape[-1]),
+    }
+    inputs = [TensorSpec(a.dtype, shapes.get(n, (-1, -1)), n) for n, a in example.items()]  # per candidate: [B, N]
+    return ModelSignature(Schema(inputs), Schema([TensorSpec(ranking.dtype, (-1, ranking.shape[-1]))]))
 
 
 def example_ranking(generator: Path, evaluator: Path, example: dict[str, np.ndarray]) -> np.ndarray:

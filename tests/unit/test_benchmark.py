@@ -86,8 +86,10 @@ def test_run_plan_stops_at_a_failing_stage():
 
 def test_scaled_params_multiply_training_requests_and_cap_epochs():
     raw = {"common": {"progress": True}, "world": {"n_train_requests": 100},
-           "train_teacher": {"optim": {"max_epochs": 8}}, "distill": {"optim": {"max_epochs": 1}}}  # fmt: skip
+           "train_teacher": {"optim": {"max_epochs": 8}}, "distill": {"optim": {"max_epochs": 1}},
+           "explore": {"refit_epochs": 6}}  # fmt: skip
     out = scaled_params(raw, 4, max_epochs=2)
+    assert out["explore"]["refit_epochs"] == 2
     assert out["world"]["n_train_requests"] == 400 and raw["world"]["n_train_requests"] == 100
     assert out["train_teacher"]["optim"]["max_epochs"] == 2 and out["distill"]["optim"]["max_epochs"] == 1
     assert out["common"]["progress"] is False

@@ -38,6 +38,7 @@ def scaled_params(raw: dict[str, Any], factor: int, max_epochs: int) -> dict[str
         if section in out and "optim" in out[section]:
             optim = out[section]["optim"]
             optim["max_epochs"] = min(int(optim["max_epochs"]), max_epochs)
+    out["explore"]["refit_epochs"] = min(int(out["explore"]["refit_epochs"]), max_epochs)  # the round's refits
     return out
 
 

@@ -134,3 +134,13 @@ def test_every_study_has_a_main():
         assert callable(study_main(name))
     with pytest.raises(KeyError):
         study_main("nope")
+
+
+def test_a_stage_downstream_of_a_stale_one_will_run_though_its_own_inputs_look_unchanged():
+    from dualrerank.benchmark.progress import will_run
+
+    ordered = ["rl@ldro-0.001", "rl@grpo-0.001", "select", "seeds@ldro-1", "summary", "sweep"]
+    deps = {"rl@ldro-0.001": [], "rl@grpo-0.001": [], "select": ["rl@ldro-0.001", "rl@grpo-0.001"],
+            "seeds@ldro-1": ["select"], "summary": ["seeds@ldro-1", "sweep"], "sweep": []}  # fmt: skip
+    assert will_run(ordered, deps, {"rl@grpo-0.001"}) == [False, True, True, True, True, False]
+    assert will_run(ordered, deps, set()) == [False] * 6

@@ -23,17 +23,38 @@ def family(stage: str) -> str:
 
 
 def benchmark_stages(root: Path) -> list[tuple[str, bool]]:
-    """``(expanded name, changed)`` of every stage of ``benchmarks/dvc.yaml``, in dependency order (file order
-    among stages with no order between them). ``changed``: DVC would run it (missing or stale outputs)."""
-    from dvc.repo import Repo, lock_repo
+    """``(expanded name, will run)`` of every stage of ``benchmarks/dvc.yaml``, in dependency order (file order
+    among stages with no order between them). A stage will run when ``dvc status`` says it changed, or when a
+    stage it reads will run (its inputs are about to change)."""
+    from dvc.repo import Repo
 
-    with chdir(root), Repo(str(root)) as repo, lock_repo(repo):
+    with chdir(root), Repo(str(root)) as repo:  # the stage graph only; stages run through `dvc repro`
         stages = [s for s in repo.index.stages if s.dvcfile.relpath == DVCFILE]
         order = {s.name: i for i, s in enumerate(stages)}
         graph = repo.index.graph
-        ordered = topological([s.name for s in stages], lambda a: upstream(graph, stages, a), order)
-        by_name = {s.name: s for s in stages}
-        return [(name, bool(by_name[name].changed())) for name in ordered]
+        deps = {s.name: upstream(graph, stages, s.name) for s in stages}
+    ordered = topological(list(deps), deps.__getitem__, order)
+    return list(zip(ordered, will_run(ordered, deps, stale_stages(root))))
+
+
+def stale_stages(root: Path) -> set[str]:
+    """Benchmark stages ``dvc status`` reports as changed (stale or missing inputs or outputs)."""
+    import json
+    import sys
+
+    cmd = [sys.executable, "-m", "dvc", "status", "--json", DVCFILE]
+    out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True).stdout
+    report = json.loads(out or "{}")
+    return {key.split(":", 1)[1] for key in report if key.startswith(f"{DVCFILE}:")}
+
+
+def will_run(ordered: list[str], deps: dict[str, list[str]], stale: set[str]) -> list[bool]:
+    """Per stage of ``ordered`` (dependencies first): stale itself, or downstream of a stage that will run."""
+    running: set[str] = set()
+    for name in ordered:
+        if name in stale or any(d in running for d in deps[name]):
+            running.add(name)
+    return [name in running for name in ordered]
 
 
 def upstream(graph, stages, name: str) -> list[str]:  # type: ignore[no-untyped-def]

@@ -29,7 +29,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
-from mlflow.types import Schema, TensorSpec
+from mlflow.types import ColSpec, Schema, TensorSpec
 
 from dualrerank.config import Params
 from dualrerank.tracking import tracking_uri, use_experiment
@@ -147,8 +147,9 @@ def model_signature(example: dict[str, np.ndarray], ranking: np.ndarray) -> Mode
         "item_features": (-1, -1, example["item_features"].shape[-1]),
         "context": (-1, example["context"].shape[-1]),
     }
-    inputs = [TensorSpec(a.dtype, shapes.get(n, (-1, -1)), n) for n, a in example.items()]  # per candidate: [B, N]
-    return ModelSignature(Schema(inputs), Schema([TensorSpec(ranking.dtype, (-1, ranking.shape[-1]))]))
+    inputs: list[ColSpec | TensorSpec] = [TensorSpec(a.dtype, shapes.get(n, (-1, -1)), n) for n, a in example.items()]
+    output: list[ColSpec | TensorSpec] = [TensorSpec(ranking.dtype, (-1, ranking.shape[-1]))]  # [B, K] candidates
+    return ModelSignature(Schema(inputs), Schema(output))
 
 
 def example_ranking(generator: Path, evaluator: Path, example: dict[str, np.ndarray]) -> np.ndarray:

@@ -8,11 +8,14 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 # `make run` starts a temporary Prefect API server; give it time on a busy machine (Prefect's default: 20 s)
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+# offline machines: no telemetry attempts (they only log errors)
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DVC_NO_ANALYTICS ?= 1
 
 .PHONY: benchmark venv run repro deploy worker test test-all lint typecheck imports serve bench-serve sweep clean-data help fetch-mslr run-mslr
 
 help:
-	@echo "make run    - set up .venv and run the whole pipeline on the default world, then print the results"
+	@echo "make run    - set up .venv and run the production cycle on the default world, then print the results"
 	@echo "make repro  - the same pipeline with DVC alone (dvc repro); both runners record into dvc.lock"
 	@echo "make deploy - register the Prefect deployments of prefect.yaml (PREFECT_API_URL: your server)"
 	@echo "make worker - start a process worker that runs the deployments in this checkout"

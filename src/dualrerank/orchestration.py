@@ -27,6 +27,7 @@ import yaml
 
 from dualrerank.childenv import code_env
 from dualrerank.config import merge, params_from_dict
+from dualrerank.tracking import child_environment
 
 TRANSIENT_MARKERS = (
     "Unable to acquire lock",  # another DVC command holds the repository
@@ -66,7 +67,7 @@ def run_dvc_stage(stage: str, root: Path, force: bool = False) -> dict[str, Any]
     """Run one stage in its own process, its output streamed through; raises :class:`StageFailed`."""
     t0 = time.perf_counter()
     lines: list[str] = []
-    env = code_env({"DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1"})
+    env = child_environment(code_env({"DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1"}))
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     with subprocess.Popen(
         dvc_command(stage, root, force), cwd=root, env=env, text=True,

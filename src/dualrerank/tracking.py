@@ -34,6 +34,16 @@ def tracking_uri(params: Params, root: Path = Path(".")) -> str:
     return uri
 
 
+def child_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` for a child process that runs a stage: without a tracking URI that this process set for a project
+    of its own (MLflow keeps it in ``MLFLOW_TRACKING_URI``; the child resolves its project's store itself), while
+    a user's ``MLFLOW_TRACKING_URI`` (a real server) passes through."""
+    out = dict(env)
+    if out.get("MLFLOW_TRACKING_URI") in _SET_HERE:
+        del out["MLFLOW_TRACKING_URI"]
+    return out
+
+
 def use_experiment(params: Params, root: Path = Path(".")) -> None:
     """Point MLflow at the project's tracking store and experiment; a new experiment on a local store keeps
     its artifacts in ``root/mlruns`` (MLflow's default is the current directory)."""

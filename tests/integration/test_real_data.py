@@ -91,7 +91,6 @@ def test_handwritten_parquet_runs_every_stage_with_null_truth(tiny_root):
     assert json.loads((tmp_path / "data/raw/truth/source.json").read_text())["ground_truth"] is False
     assert not (tmp_path / "data/raw/truth/world.npz").exists()
     assert report["oracle"] == {"utility": None, "method": None}
-    assert report["evaluator_correlation"] == {}
     assert report["n_test_requests"] == 30
     # no world, no offline exploration: fine-tuning's reward is the logged evaluator, byte for byte
     explore = json.loads((tmp_path / "data/reports/explore.json").read_text())

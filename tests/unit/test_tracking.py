@@ -34,3 +34,16 @@ def test_one_project_store_does_not_leak_into_the_next(tmp_path: Path, monkeypat
     assert tracking_uri(PARAMS, second) == f"sqlite:///{second.resolve()}/mlflow.db"
     experiment = mlflow.get_experiment_by_name(PARAMS.common.mlflow_experiment)
     assert experiment.artifact_location == (first / "mlruns").resolve().as_uri()
+
+
+def test_a_stage_process_resolves_its_own_store_unless_the_user_named_one(tmp_path, monkeypatch):
+    """A tracking URI this process set for another project must not leak into a stage's child process (it would
+    log there); one the user exported (a real tracking server) must reach it."""
+    from dualrerank import tracking
+
+    params = repo_params()
+    tracking.use_experiment(params, tmp_path)
+    set_here = tracking.tracking_uri(params, tmp_path)
+    assert "MLFLOW_TRACKING_URI" not in tracking.child_environment({"MLFLOW_TRACKING_URI": set_here, "A": "1"})
+    user = {"MLFLOW_TRACKING_URI": "http://mlflow.internal:5000", "A": "1"}
+    assert tracking.child_environment(user) == user

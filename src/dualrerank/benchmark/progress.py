@@ -7,12 +7,15 @@ stopped; a stage that reruns with inputs DVC has seen before is restored from DV
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable
 from contextlib import chdir
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dualrerank.tracking import child_environment
 
 DVCFILE = "benchmarks/dvc.yaml"
 
@@ -156,6 +159,6 @@ def run_in_process(root: Path) -> Callable[[str], None]:
     """``run(stage)``: ``dvc repro --single-item`` of that stage in a child process at ``root``."""
 
     def run(stage: str) -> None:
-        subprocess.run(repro_command(stage), cwd=root, check=True)
+        subprocess.run(repro_command(stage), cwd=root, check=True, env=child_environment(os.environ))
 
     return run

@@ -72,7 +72,7 @@ def test_run_plan_resumes_runs_only_changed_stages_in_order_and_reports_progress
     assert lines[1][0].startswith("benchmark: run 2 of 2: select (~1 s left)") and lines[-1][1] == 1.0
     assert only(plan, ["rl"]) == plan[:2] and only(plan, None) == plan
     assert family("rl@ldro-0.001") == "rl"
-    assert repro_command("rl@a") == ["dvc", "repro", "--single-item", "benchmarks/dvc.yaml:rl@a"]
+    assert repro_command("rl@a") == [sys.executable, "-m", "dvc", "repro", "--single-item", "benchmarks/dvc.yaml:rl@a"]
 
 
 def test_run_plan_stops_at_a_failing_stage():

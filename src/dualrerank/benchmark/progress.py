@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import chdir
@@ -125,7 +126,7 @@ def duration(seconds: float) -> str:
 
 def repro_command(stage: str) -> list[str]:
     """One stage as its own process; DVC restores it from the run cache when it has run with these inputs."""
-    return ["dvc", "repro", "--single-item", f"{DVCFILE}:{stage}"]
+    return [sys.executable, "-m", "dvc", "repro", "--single-item", f"{DVCFILE}:{stage}"]  # this environment's DVC
 
 
 def only(plan: list[tuple[str, bool]], families: Iterable[str] | None) -> list[tuple[str, bool]]:

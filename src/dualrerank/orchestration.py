@@ -63,14 +63,21 @@ def status_of(output: str, stage: str) -> str:
     return "ran"
 
 
+def stage_environment() -> dict[str, str]:
+    """The environment of a DVC stage process: this ``dualrerank`` first on ``PYTHONPATH``, this environment's
+    commands (``dualrerank``, ``dvc``) first on ``PATH`` (also when not run through ``make``), and no tracking
+    URI this process set for a project of its own."""
+    env = child_environment(code_env({"DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1"}))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
 def run_dvc_stage(stage: str, root: Path, force: bool = False) -> dict[str, Any]:
     """Run one stage in its own process, its output streamed through; raises :class:`StageFailed`."""
     t0 = time.perf_counter()
     lines: list[str] = []
-    env = child_environment(code_env({"DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1"}))
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     with subprocess.Popen(
-        dvc_command(stage, root, force), cwd=root, env=env, text=True,
+        dvc_command(stage, root, force), cwd=root, env=stage_environment(), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1,
     ) as proc:  # fmt: skip
         assert proc.stdout is not None

@@ -4,6 +4,7 @@ and the results table."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -18,6 +19,7 @@ from dualrerank.orchestration import (
     markdown_reports,
     overlaid_params,
     results_markdown,
+    stage_environment,
     status_of,
 )
 from dualrerank.stages.validate import ValidationFailed
@@ -111,3 +113,12 @@ def test_an_overlay_changes_params_for_the_run_only_and_a_bad_one_changes_nothin
     with pytest.raises(RuntimeError), overlaid_params(tmp_path, (ROOT / "params.streaming.yaml")):
         raise RuntimeError("a stage failed mid-run")
     assert params.read_text() == original
+
+
+def test_a_stage_process_finds_this_environments_commands_without_make(monkeypatch):
+    import sys
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # as when a flow is started without the venv on PATH
+    env = stage_environment()
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert (Path(env["PATH"].split(os.pathsep)[0]) / "dualrerank").exists()

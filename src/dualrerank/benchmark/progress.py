@@ -7,7 +7,6 @@ stopped; a stage that reruns with inputs DVC has seen before is restored from DV
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from contextlib import chdir
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dualrerank.tracking import child_environment
+from dualrerank.orchestration import stage_environment
 
 DVCFILE = "benchmarks/dvc.yaml"
 
@@ -44,7 +43,6 @@ def benchmark_stages(root: Path) -> list[tuple[str, bool]]:
 def stale_stages(root: Path) -> set[str]:
     """Benchmark stages ``dvc status`` reports as changed (stale or missing inputs or outputs)."""
     import json
-    import sys
 
     cmd = [sys.executable, "-m", "dvc", "status", "--json", DVCFILE]
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True).stdout
@@ -160,6 +158,6 @@ def run_in_process(root: Path) -> Callable[[str], None]:
     """``run(stage)``: ``dvc repro --single-item`` of that stage in a child process at ``root``."""
 
     def run(stage: str) -> None:
-        subprocess.run(repro_command(stage), cwd=root, check=True, env=child_environment(os.environ))
+        subprocess.run(repro_command(stage), cwd=root, check=True, env=stage_environment())
 
     return run

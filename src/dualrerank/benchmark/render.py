@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def drift(r: dict[str, Any]) -> list[str]:
         if isinstance(v, dict) and "ratio" in v:
             v = f"{v['ratio']:.2f} [{v.get('ci_low', float('nan')):.2f}, {v.get('ci_high', float('nan')):.2f}]"
         lines.append(f"| {k} | {fmt(v)} |")
-    return [*lines, "", "![drift](../data/reports/benchmark/plots/drift.png)", ""]
+    return [*lines, "", "![drift](results/drift.png)", ""]
 
 
 def policies(r: dict[str, Any]) -> list[str]:
@@ -86,7 +87,7 @@ def policies(r: dict[str, Any]) -> list[str]:
         "",
         f"Oracle utility: {fmt(oracle)}.",
         "",
-        "![best of n](../data/reports/benchmark/plots/best_of_n_curve.png)",
+        "![best of n](results/best_of_n_curve.png)",
         "",
     ]
     return lines
@@ -94,7 +95,7 @@ def policies(r: dict[str, Any]) -> list[str]:
 
 def scaling(r: dict[str, Any]) -> list[str]:
     lines = ["## Scaling: the production cycle vs training requests", "", r["scaling"]["markdown"]]
-    return [*lines, "![scaling](../data/reports/benchmark/plots/scaling.png)", ""]
+    return [*lines, "![scaling](results/scaling.png)", ""]
 
 
 def serving(r: dict[str, Any]) -> list[str]:
@@ -134,5 +135,13 @@ def main(argv: list[str], root: Path) -> int:
     out = root / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(read_json(bench.results)))
+    copy_plots(root / "data/reports/benchmark/plots", out.parent / "results")
     print(f"bench results: {out}")
     return 0
+
+
+def copy_plots(plots: Path, dest: Path) -> None:
+    """The page's plots beside it (``results/*.png``, committed with it): ``data/`` is not in git."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for png in sorted(plots.glob("*.png")):
+        shutil.copyfile(png, dest / png.name)

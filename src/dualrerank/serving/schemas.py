@@ -1,4 +1,4 @@
-"""Request and response models of the service (the service contract in ARCHITECTURE.md).
+"""Request and response models of the service (the service contract in docs/architecture.md).
 
 These models check everything that does not depend on the served model: required and unknown fields
 (``extra="forbid"``), types (strict: no numbers in strings, no booleans as numbers), finite numbers, an

@@ -1,4 +1,4 @@
-"""The BentoML service ``Reranker`` (ARCHITECTURE.md, service contract): thin glue around ``RerankEngine``.
+"""The BentoML service ``Reranker`` (docs/architecture.md, service contract): thin glue around ``RerankEngine``.
 
 ``POST /rerank`` takes one request per body and reranks it with the packaged Best-of-N NAR reranker
 (or the AR teacher when started with ``DUALRERANK_GENERATOR=ar``); ``GET /metadata`` describes what the

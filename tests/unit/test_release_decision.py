@@ -50,3 +50,15 @@ def test_the_candidate_must_beat_the_champion_by_more_than_the_margin(candidate,
     decision = decide(PASSED, candidate, champion, margin, "true_utility")
     assert decision.promote is promote
     assert ("beats" if promote else "does not beat") in decision.reason
+
+
+def test_release_checks_add_the_champion_check_to_the_gates():
+    from dualrerank.stages.release import release_checks
+
+    gate = {"passed": True, "checks": {"candidate_latency_ms_p99": {"value": 9.5, "threshold": 20.0, "rule": "<=",
+                                                                    "passed": True}}}  # fmt: skip
+    assert release_checks(gate, 1.80, None, 0.0) == gate["checks"]  # no comparable champion: nothing to add
+    tie = release_checks(gate, 1.7646, 1.7646, 0.0)["candidate_gain_vs_champion"]
+    assert tie == {"value": 0.0, "threshold": 0.0, "rule": ">", "passed": False}  # a tie keeps the champion
+    assert release_checks(gate, 1.77, 1.76, 0.0)["candidate_gain_vs_champion"]["passed"] is True
+    assert release_checks(None, None, 1.76, 0.0)["candidate_gain_vs_champion"]["passed"] is False

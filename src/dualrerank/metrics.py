@@ -1,4 +1,4 @@
-"""Offline metrics and diagnostics (METHOD §4, §7). NumPy only: arrays in, floats or arrays out.
+"""Offline metrics and diagnostics (docs/method.md). NumPy only: arrays in, floats or arrays out.
 
 Shapes: ``R`` requests, ``K`` slots, ``N`` candidates, ``M`` samples per request. Pages hold candidate indices with
 ``-1`` (PAD_INDEX) at empty slots. Entropies and divergences are in nats.
@@ -111,7 +111,7 @@ def position_divergence(probs: Array, valid: Array | None = None) -> float:
 
 
 def entropy_consistency_gap(samples: Array, cond_entropy: Array) -> Array:
-    """``ECG_k = H_MM(marginal of slot k over M samples) - mean_m cond_entropy[:, m, k]`` (METHOD §4, [ours]).
+    """``ECG_k = H_MM(marginal of slot k over M samples) - mean_m cond_entropy[:, m, k]`` (docs/method.md, [ours]).
 
     ``samples: [R, M, K]`` lists sampled from the teacher; ``cond_entropy: [R, M, K]`` the entropy (nats) of the
     teacher's step-k distribution given sample m's prefix. The marginal entropy is the plug-in estimate plus the
@@ -182,7 +182,7 @@ def variance_ratio(a: Array, b: Array) -> dict[str, float]:
 
 
 def headroom_captured(u: float, u_base: float, u_oracle: float) -> float:
-    """``(u - u_base) / (u_oracle - u_base)`` (METHOD §7); NaN when the oracle has no headroom over the base."""
+    """``(u - u_base) / (u_oracle - u_base)`` (docs/method.md); NaN when the oracle has no headroom over the base."""
     gap = u_oracle - u_base
     return float((u - u_base) / gap) if gap != 0 else float("nan")
 

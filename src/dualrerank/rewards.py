@@ -1,4 +1,4 @@
-"""The hybrid reward vector of LDRO/GRPO and the prior-rule scorer of the Best-of-N judge (METHOD §5, §6).
+"""The hybrid reward vector of LDRO/GRPO and the prior-rule scorer of the Best-of-N judge (docs/method.md).
 
 Paper-notes §6.3 (components stated, definitions [ours]): every sampled list ``pages [B, G, K]`` gets a reward
 vector ``r [B, G, R]`` with one column per component, each a pure function of tensors:

@@ -1,6 +1,6 @@
 """The masked sequential policy over K-permutations, its decoders and its vectorized Gumbel-Max sampler.
 
-Policy (METHOD §5, paper-notes §6.1, [ours] reconstruction): from item-to-position logits ``ℓ: [B, K, N]``
+Policy (docs/method.md, [ours] reconstruction): from item-to-position logits ``ℓ: [B, K, N]``
 
     π(σ) = Π_k softmax_{i ∈ avail_k}(ℓ[k, i] / τ)[σ_k],   avail_k = not padded and not in σ_<k.
 
@@ -65,7 +65,7 @@ def available_mask(pad_mask: Tensor, prefix: Tensor) -> Tensor:
 
 
 def prefix_masked_log_softmax(logits: Tensor, pad_mask: Tensor, prefix: Tensor, temperature: float = 1.0) -> Tensor:
-    """Log-softmax of ``logits / τ`` over the items available at each position (paper-notes §5.1, §6.1).
+    """Log-softmax of ``logits / τ`` over the items available at each position (docs/method.md).
 
     :param logits: ``Tensor[B, K, N]``, the logits of step k computed given ``prefix[:, :k]``.
     :param pad_mask: ``BoolTensor[B, N]``.
@@ -118,7 +118,7 @@ def _decode(scores: Tensor, pad_mask: Tensor) -> Tensor:
 
 @torch.no_grad()
 def masked_sequential_argmax(logits: Tensor, pad_mask: Tensor) -> Tensor:
-    """Greedy NAR decoding: ``σ_k = argmax_{i ∈ avail_k} ℓ[k, i]`` for k = 1..K (paper-notes §4, option (a)).
+    """Greedy NAR decoding: ``σ_k = argmax_{i ∈ avail_k} ℓ[k, i]`` for k = 1..K (docs/method.md).
 
     K cheap masked argmaxes, no network pass. :param logits: ``Tensor[B, K, N]``; :param pad_mask: ``BoolTensor[B, N]``.
     :return: ``LongTensor[B, K]``, distinct non-padded items, PAD_INDEX at empty positions (``k >= n_valid``).
@@ -128,7 +128,7 @@ def masked_sequential_argmax(logits: Tensor, pad_mask: Tensor) -> Tensor:
 
 @torch.no_grad()
 def pre_dedup_argmax(logits: Tensor, pad_mask: Tensor) -> Tensor:
-    """Per-position argmax over non-padded items, ignoring the other positions (ranking-collapse diagnostic, METHOD §4).
+    """Per-position argmax over non-padded items, ignoring the other positions (the ranking-collapse diagnostic).
 
     :return: ``LongTensor[B, K]``; items may repeat across positions; PAD_INDEX at empty positions.
     """
@@ -146,7 +146,7 @@ def gumbel_max_pages(
     include_greedy: bool = True,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Vectorized masked Gumbel-Max: G exact samples from π per request (paper-notes §6.2, Kool et al. 2019).
+    """Vectorized masked Gumbel-Max: G exact samples from π per request (docs/method.md, Kool et al. 2019).
 
     All Gumbel noise ``[B, G, K, N]`` is drawn at once; then K masked argmaxes over ``[B, G, N]``. Gumbel-Max over
     the still-available items samples their renormalised softmax, so each list is an exact draw from π at τ.

@@ -1,5 +1,5 @@
 """Repository checks that cannot run as CI itself here: the workflow file passes ``actionlint``, and the module
-boundaries of ARCHITECTURE.md (import-linter contracts in ``pyproject.toml``) hold."""
+boundaries of docs/architecture.md (import-linter contracts in ``pyproject.toml``) hold."""
 
 from __future__ import annotations
 

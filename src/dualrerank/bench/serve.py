@@ -1,4 +1,4 @@
-"""``dualrerank bench-serve``: the served reranker under load, side by side with the AR teacher (METHOD §6).
+"""``dualrerank bench-serve``: the served reranker under load, side by side with the AR teacher (docs/method.md).
 
 Three ``bentoml serve`` processes of the same service code and packaged model run at once: Best-of-N
 NAR with batching, the same without batching, and the AR teacher (greedy). Each concurrency level is

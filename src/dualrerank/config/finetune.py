@@ -1,5 +1,5 @@
 """``finetune`` section: streaming RL fine-tuning of the distilled NAR student, LDRO and its GRPO baseline
-(METHOD §5, paper-notes §6). Choices marked [ours] are reconstructions kept as switches (README, docs/finetune.md).
+(docs/method.md). Choices marked [ours] are reconstructions kept as switches (README, docs/finetune.md).
 """
 
 from __future__ import annotations

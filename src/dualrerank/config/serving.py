@@ -14,7 +14,7 @@ from dualrerank.config.base import Section, check
 
 
 class BenchConfig(Section):
-    """``dualrerank bench-serve``: a fixed mix of valid requests, then malformed ones (METHOD §6)."""
+    """``dualrerank bench-serve``: a fixed mix of valid requests, then malformed ones (docs/method.md)."""
 
     concurrency: tuple[int, ...]  # client concurrency levels
     requests: int  # timed requests per (server, concurrency level)

@@ -79,7 +79,7 @@ class NarConfig(Section):
 
 
 class DistillConfig(Section):
-    """Sequential Knowledge Distillation (METHOD §3, paper-notes §5) [ours where marked there]."""
+    """Sequential Knowledge Distillation (docs/method.md) [ours where marked there]."""
 
     dec_layers: int
     dropout: float

@@ -1,6 +1,6 @@
 """``dualrerank fetch-mslr``: the MSLR-WEB10K Fold 1 excerpts shipped inside the ``rankeval==0.8.2`` sdist.
 
-The only real ranking data these machines can reach comes from the package registry (STACK.md): the sdist
+The only real ranking data these machines can reach comes from the package registry: the sdist
 of rankeval 0.8.2 carries two 5,000-row excerpts of MSLR-WEB10K Fold 1 (43 queries each, 136 features,
 grades 0-4) as test fixtures. The data's licence (Microsoft Research, research use) is not verified for
 redistribution, so it is fetched at run time into ``data/raw/mslr/`` (DVC-tracked), never committed.

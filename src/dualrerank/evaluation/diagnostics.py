@@ -1,4 +1,4 @@
-"""Diagnostics of the paper (METHOD §4): PTAR, ranking collapse, teacher entropy and the
+"""Diagnostics of the paper (docs/method.md): PTAR, ranking collapse, teacher entropy and the
 Entropy-Consistency Gap. Inputs are model outputs on held-out requests."""
 
 from __future__ import annotations

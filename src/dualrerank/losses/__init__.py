@@ -1,4 +1,4 @@
-"""Pure loss functions, selected by name from config through ``LOSSES`` (style-anchors §7.5 habit 1).
+"""Pure loss functions, selected by name from config through ``LOSSES``.
 
 Every loss returns a scalar tensor (mean over valid positions), never calls ``.item()`` and is differentiable
 with respect to its logits inputs. ``LOSSES["name"]`` with an unknown name raises a ``KeyError`` listing the

@@ -1,4 +1,4 @@
-"""Sequential Knowledge Distillation from the AR teacher to the NAR student (paper-notes §5; [ours] reconstruction).
+"""Sequential Knowledge Distillation from the AR teacher to the NAR student (docs/method.md; [ours] reconstruction).
 
 The caller runs the frozen teacher along its greedy ``trajectory`` ŷ and passes its step logits
 ``teacher_logits[b, k]`` (computed given ``ŷ[b, :k]``). Both distributions are prefix-masked with ``ŷ[:, :k]`` and
@@ -36,7 +36,7 @@ def sequential_kd_loss(
     position_weights: Tensor | None = None,
     direction: str = "forward",
 ) -> Tensor:
-    """Step-wise soft KD along the teacher trajectory (paper-notes §5.1):
+    """Step-wise soft KD along the teacher trajectory (docs/method.md):
 
         L_KD = τ² · Σ_{b, valid k} ω_k KL(p_T^k ‖ q_S^k) / Σ_{b, valid k} ω_k
 
@@ -60,5 +60,5 @@ def sequential_kd_loss(
 
 
 def hard_kd_loss(student_logits: Tensor, trajectory: Tensor, pad_mask: Tensor) -> Tensor:
-    """Sequence-level hard KD (Kim & Rush, 2016; paper-notes §5.2): ``mle_loss`` on the teacher's decoded list."""
+    """Sequence-level hard KD (Kim & Rush, 2016; docs/method.md): ``mle_loss`` on the teacher's decoded list."""
     return mle_loss(student_logits, trajectory, pad_mask)

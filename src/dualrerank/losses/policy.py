@@ -1,4 +1,4 @@
-"""Policy-gradient objectives on G sampled lists per request: LDRO and its GRPO baseline (METHOD §5, paper-notes §6).
+"""Policy-gradient objectives on G sampled lists per request: LDRO and its GRPO baseline (docs/method.md).
 
 Shapes: ``B`` requests, ``G`` lists per request, ``K`` positions, ``N`` candidates, ``R`` reward components.
 ``logp`` / ``logp_old``: ``[B, G, K]`` per-position log-probabilities of the sampled lists under the masked

@@ -25,11 +25,11 @@ def _safe_mean(total: Tensor, count: Tensor) -> Tensor:
 
 
 def mle_loss(step_logits: Tensor, target: Tensor, pad_mask: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Teacher-forced list MLE (Seq2Slate; paper-notes §3.4): ``-log softmax_{avail(y_<k)}(s_k)[y_k]``.
+    """Teacher-forced list MLE (Seq2Slate; docs/method.md): ``-log softmax_{avail(y_<k)}(s_k)[y_k]``.
 
     Items of ``target[b, :k]`` and padded items are masked out of step k's softmax, so they get no mass and
     no gradient. :param weights: optional ``Tensor[B]`` of non-negative per-request weights (reward-weighted MLE,
-    paper-notes §3.5 (c)); the loss is then the weighted mean ``Σ w_b nll_bk / Σ w_b`` over valid (b, k).
+    docs/method.md); the loss is then the weighted mean ``Σ w_b nll_bk / Σ w_b`` over valid (b, k).
     :return: scalar tensor.
     """
     logp = prefix_masked_log_softmax(step_logits, pad_mask, target)  # [B, K, N]
@@ -43,7 +43,7 @@ def mle_loss(step_logits: Tensor, target: Tensor, pad_mask: Tensor, weights: Ten
 
 
 def bpr_loss(step_logits: Tensor, target: Tensor, pad_mask: Tensor, negatives: str = "available") -> Tensor:
-    """Pairwise BPR on the step scores (paper-notes §3.4): ``mean_j -log σ(s_k(y_k) - s_k(j))``, then mean over (b, k).
+    """Pairwise BPR on the step scores (docs/method.md): ``mean_j -log σ(s_k(y_k) - s_k(j))``, then mean over (b, k).
 
     :param negatives: ``"available"``: every item available at step k other than y_k; ``"below"``: only the target
         items after position k (``target[b, k+1:]``, lower observed reward in a utility-sorted target).

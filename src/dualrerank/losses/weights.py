@@ -1,4 +1,4 @@
-"""Rank-decay position weights (METHOD §5 "Rank-Decay Modulation", paper-notes §6.4; [ours] reconstruction).
+"""Rank-decay position weights (docs/method.md; [ours] reconstruction).
 
 Used to weight per-slot policy-gradient terms in LDRO and, optionally, the per-position KD terms (ω_k).
 """

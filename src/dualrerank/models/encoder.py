@@ -1,4 +1,4 @@
-"""Shared set encoder: a permutation-equivariant Transformer over the candidate set (METHOD §3).
+"""Shared set encoder: a permutation-equivariant Transformer over the candidate set (docs/method.md).
 
 No positional encoding: the only order information is the upstream rank, given as a feature. Padded
 candidates are masked in attention and zeroed in the output.

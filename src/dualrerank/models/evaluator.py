@@ -1,4 +1,4 @@
-"""List-wise evaluator: a reward model over the *ordered* page (METHOD §3, PRM/GRN style).
+"""List-wise evaluator: a reward model over the *ordered* page (docs/method.md, PRM/GRN style).
 
 Each page item is embedded from its features, plus its slot embedding and the context; a sequence model
 over the page (bidirectional Transformer, or a Bi-LSTM + self-attention variant for the held-out judge)

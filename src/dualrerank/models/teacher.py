@@ -1,4 +1,4 @@
-"""AR teacher: a Seq2Slate-style pointer decoder over the candidate set (METHOD §3, paper-notes §3).
+"""AR teacher: a Seq2Slate-style pointer decoder over the candidate set (docs/method.md).
 
 Step ``t`` reads BOS and the items chosen so far (causal self-attention), attends to the candidate
 representations ``T`` (cross-attention) and scores every candidate with a pointer

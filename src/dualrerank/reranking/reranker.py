@@ -1,4 +1,4 @@
-"""The reranker object behind evaluation and the service (METHOD §6).
+"""The reranker object behind evaluation and the service (docs/method.md).
 
 NAR mode: one encoder + NAR forward pass -> ``G`` lists by vectorized Gumbel-Max with the greedy list in
 slot 0 -> one batched evaluator pass (+ prior rules) over all ``G`` lists -> the best list. Because the

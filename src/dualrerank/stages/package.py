@@ -1,4 +1,4 @@
-"""``package``: import the released reranker into the BentoML model store and build the Bento (METHOD §6).
+"""``package``: import the released reranker into the BentoML model store and build the Bento (docs/method.md).
 
 Packaged model (``package.source``): ``champion`` (default), the generator and judge of the MLflow registry's
 champion, the version the ``release`` step promoted past the quality gate. While the registry has no champion

@@ -1,6 +1,6 @@
 """The hybrid reward vector of LDRO/GRPO and the prior-rule scorer of the Best-of-N judge (docs/method.md).
 
-Paper-notes §6.3 (components stated, definitions [ours]): every sampled list ``pages [B, G, K]`` gets a reward
+docs/method.md (the components; their definitions are ours): every sampled list ``pages [B, G, K]`` gets a reward
 vector ``r [B, G, R]`` with one column per component, each a pure function of tensors:
 
 * **evaluator** components ``eval_<response>``: the training evaluator's expected response, summed over slots for

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.models.encoder import SetEncoder
 from dualrerank.models.student import NARStudent
 from dualrerank.stages.evaluator_fit import halves
-from dualrerank.stages.explore import logged_outcomes, round_slates, student_pages
+from dualrerank.stages.explore import logged_outcomes, request_pages, round_slates, student_pages
 
 R, N, K, F = 3, 5, 3, 2
 META = SlateMeta(
@@ -120,3 +122,69 @@ def test_an_interrupted_evaluator_fit_resumes_only_on_the_same_round(tmp_path, m
         with pytest.raises(RuntimeError):
             te.fit_evaluator(params, paths, META, "evaluator", slates, {}, "evaluator_explore", source)
     assert len(set(keys)) == 3
+
+
+def test_slot_feedback_follows_the_logged_page_and_is_zero_on_empty_slots():
+    s = base_slates()
+    fb = np.arange(R * N * 3, dtype=np.float32).reshape(R, N, 3)
+    page = np.array([[2, 0, -1], [4, 3, 1], [1, -1, -1]])
+    s = dataclasses.replace(s, feedback=fb, logged_page=page)
+    out = s.slot_feedback
+    assert out.shape == (R, K, 3)
+    np.testing.assert_array_equal(out[0, 0], fb[0, 2])
+    np.testing.assert_array_equal(out[1, 2], fb[1, 1])
+    assert (out[0, 2] == 0).all() and (out[2, 1:] == 0).all()
+
+
+def test_request_pages_put_the_logged_page_first_then_the_rounds_pages_of_the_same_request():
+    logged = base_slates()
+    m = 2
+    rows = np.repeat(np.arange(R), m)
+    pages = np.array([[4, 0, 2], [1, 3, 0], [3, 2, 1], [0, 1, 2], [2, 3, 0], [1, 0, 3]])
+    responses = {
+        "click": np.ones((R * m, K)), "watch": np.full((R * m, K), 5.0), "long_view": np.zeros((R * m, K)),
+        "satisfaction": np.arange(R * m) % 2, "reformulated": np.zeros(R * m),
+    }  # fmt: skip
+    explored = round_slates(logged.subset(rows), pages, responses, META)
+    batch = request_pages(logged, explored, m)
+    assert batch["pages"].shape == (R, 1 + m, K)
+    np.testing.assert_array_equal(batch["pages"][:, 0], logged.logged_page)
+    np.testing.assert_array_equal(batch["pages"][1, 1:], pages[2:4])
+    assert batch["slot_feedback"].shape == (R, 1 + m, K, 3)
+    assert (batch["slot_feedback"][:, 0] == 1).all()  # the logging policy's feedback
+    assert (batch["slot_feedback"][:, 1:, :, 1] == 5.0).all()
+    np.testing.assert_array_equal(batch["page_outcomes"][:, 1:, 0], (np.arange(R * m) % 2).reshape(R, m))
+    np.testing.assert_array_equal(batch["item_features"], logged.item_features)  # one row per request
+    with pytest.raises(ValueError, match="not 2 per logged request"):
+        request_pages(logged, explored.subset(np.arange(R * m)[::-1]), m)  # out of order
+
+
+def test_evaluator_step_on_one_page_per_request_matches_either_layout_and_adds_the_comparison():
+    """The single-page layout is the grouped one with G = 1; with several pages the within-request term is added
+    only when weighted."""
+    from dualrerank.data.datamodule import slate_tensors
+    from dualrerank.models.evaluator import ListEvaluator
+    from dualrerank.training.modules import EvaluatorLitModule
+
+    torch.manual_seed(0)
+    net = ListEvaluator(F, 1, ["binary", "continuous", "binary"], ["binary", "binary"], [1.0, 3.0, 1.0],
+                        d_model=8, n_heads=2, n_layers=1, page_len=K, dropout=0.0).eval()  # fmt: skip
+    s = base_slates()
+    rng = np.random.default_rng(1)
+    s = dataclasses.replace(s, feedback=rng.integers(0, 2, (R, N, 3)).astype(np.float32))
+    single = slate_tensors(s)
+    grouped = {k: v for k, v in single.items() if k not in ("logged_page", "feedback", "page_feedback")}
+    grouped |= {"pages": single["logged_page"][:, None], "slot_feedback": torch.from_numpy(s.slot_feedback)[:, None],
+                "page_outcomes": single["page_feedback"][:, None]}  # fmt: skip
+    w_item, w_page = torch.tensor([0.0, 1 / 60, 0.0]), torch.tensor([2.0, -2.0])
+    module = EvaluatorLitModule(net, 1e-3, 0.0, 1.0, w_item, w_page)
+    a, _ = module.step(single)
+    b, terms = module.step(grouped)
+    assert a.item() == pytest.approx(b.item(), rel=1e-6) and "within" not in terms  # G = 1: nothing to compare
+    two = {k: v.repeat_interleave(2, 1) if k in ("pages", "slot_feedback", "page_outcomes") else v
+           for k, v in grouped.items()}  # fmt: skip
+    two["page_outcomes"][:, 1, 0] = 1 - two["page_outcomes"][:, 1, 0]  # same page, other outcome
+    loss, terms = module.step(two)
+    assert terms["within"].item() > 0  # identical pages predicted alike, logged apart
+    off, _ = EvaluatorLitModule(net, 1e-3, 0.0, 0.0, w_item, w_page).step(two)
+    assert loss.item() == pytest.approx(off.item() + terms["within"].item(), rel=1e-5)

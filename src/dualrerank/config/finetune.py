@@ -43,11 +43,13 @@ class ExploreConfig(Section):
     temperature: float  # the student's sampling temperature
     seed: int
     refit_epochs: int  # the evaluators continue from the logged ones (warm start) for this many epochs
+    within_weight: float  # weight of the within-request comparison of a request's pages (0 = regression alone)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         check(self.pages_per_request >= 1 and self.temperature > 0, "pages_per_request >= 1 and temperature > 0")
         check(self.refit_epochs >= 1, "explore.refit_epochs must be >= 1")
+        check(self.within_weight >= 0, "explore.within_weight must be >= 0")
         return self
 
 

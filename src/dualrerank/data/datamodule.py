@@ -24,6 +24,22 @@ def slate_tensors(slates: Slates, extra: dict[str, np.ndarray] | None = None) ->
     return out
 
 
+def grouped_tensors(
+    slates: Slates, pages: np.ndarray, slot_feedback: np.ndarray, page_outcomes: np.ndarray
+) -> dict[str, Tensor]:
+    """Model inputs of ``slates`` with several logged pages per request: ``pages [R, G, K]`` (candidate indices,
+    PAD_INDEX on empty slots), their feedback by slot ``[R, G, K, L]`` and per page ``[R, G, P]``."""
+    R = len(slates)
+    for name, arr in (("pages", pages), ("slot_feedback", slot_feedback), ("page_outcomes", page_outcomes)):
+        if arr.shape[0] != R:
+            raise ValueError(f"{name} has {arr.shape[0]} rows, slates have {R}")
+    out = {name: torch.from_numpy(np.ascontiguousarray(getattr(slates, name))) for name in INPUT_FIELDS}
+    out["pages"] = torch.from_numpy(np.ascontiguousarray(pages, dtype=np.int64))
+    out["slot_feedback"] = torch.from_numpy(np.ascontiguousarray(slot_feedback, dtype=np.float32))
+    out["page_outcomes"] = torch.from_numpy(np.ascontiguousarray(page_outcomes, dtype=np.float32))
+    return out
+
+
 class TensorDictDataset(Dataset):
     """Rows of a dict of equally long tensors; default collation stacks them back into a dict."""
 

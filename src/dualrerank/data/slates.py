@@ -47,6 +47,13 @@ class Slates:
         out[r, page[r, k]] = True
         return out
 
+    @property
+    def slot_feedback(self) -> np.ndarray:
+        """[R, K, L] the feedback of the logged page, slot by slot (0 on empty slots)."""
+        page = self.logged_page
+        out = np.take_along_axis(self.feedback, np.clip(page, 0, None)[..., None], axis=1)
+        return np.where((page >= 0)[..., None], out, 0.0).astype(self.feedback.dtype)
+
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:

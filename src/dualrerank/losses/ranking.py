@@ -1,6 +1,6 @@
 """Teacher-forced list losses for the AR teacher (and the student's optional ground-truth term).
 
-Paper-notes §3.4 [ours]: ``L_teacher = L_MLE + λ_BPR · L_BPR`` on a target list y (utility-sorted logged page by
+docs/method.md [ours]: ``L_teacher = L_MLE + λ_BPR · L_BPR`` on a target list y (utility-sorted logged page by
 default). ``step_logits[b, k]`` are the decoder's pointer scores at step k *given* ``target[b, :k]`` (teacher
 forcing); for a NAR student they are its item-to-position logits. Shapes: ``step_logits: Tensor[B, K, N]``,
 ``target: LongTensor[B, K]`` with PAD_INDEX at empty positions, ``pad_mask: BoolTensor[B, N]`` (True = padded).

@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from dualrerank.config import Params, replace
 from dualrerank.config.data import RuleConfig
 from dualrerank.config.training import EvaluatorNetConfig
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
-from dualrerank.models.io import build_evaluator, load_model
+from dualrerank.models.evaluator import ListEvaluator
+from dualrerank.models.io import build_evaluator, load_as
 from dualrerank.paths import Paths
 from dualrerank.rewards import identity_groups
 from dualrerank.stages.common import fingerprint, fit_normalization, save_and_log, seed_module, train
@@ -79,24 +81,31 @@ def fit_evaluator(
     source: tuple[Any, tuple[Path, ...]] = ((), ()),
     warm_start: Path | None = None,
     max_epochs: int | None = None,
+    grouped: dict | None = None,
+    within_weight: float = 0.0,
 ) -> dict[str, float]:
     """Train the ``role`` (``evaluator`` or ``evaluator_heldout``) network on ``train_logs``; write ``out``.
     ``source``: the configs and files ``train_logs`` were made with beyond the splits, so that an interrupted fit
     resumes only on the same logs. ``warm_start``: an evaluator file to continue from (its architecture, input
-    normalisation and weights) instead of a fresh network; ``max_epochs`` overrides the section's."""
+    normalisation and weights) instead of a fresh network; ``max_epochs`` overrides the section's. ``grouped``: the
+    training batches when requests hold several pages (``grouped_tensors`` of ``train_logs``' requests), with the
+    within-request comparison weighted ``within_weight``."""
     cfg = params.train_evaluator
     net_cfg = cfg.main if role == "evaluator" else cfg.heldout
     seed_module(net_cfg.seed)
-    tr = slate_tensors(train_logs)
+    tr = slate_tensors(train_logs) if grouped is None else grouped
     if warm_start is not None:
-        net, record = load_model(warm_start)
+        net, record = load_as(warm_start, ListEvaluator)
         hp = record["hparams"]
     else:
         hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules)
         net = build_evaluator(hp)
         fit_normalization(net.inputs, tr)
     optim = cfg.optim if max_epochs is None else replace(cfg.optim, max_epochs=max_epochs)
-    module = EvaluatorLitModule(net, optim.lr, optim.weight_decay)
+    weights = params.data.reward
+    item_w = torch.tensor(_aligned(meta.feedback, weights.item))
+    page_w = torch.tensor(_aligned(meta.page_feedback, weights.page))
+    module = EvaluatorLitModule(net, optim.lr, optim.weight_decay, within_weight, item_w, page_w)
     configs, files = source
     key = fingerprint(paths, out, cfg, (paths.split("train"), paths.split("val"), *files))
     key += "".join(fingerprint(paths, "", c, ()) for c in configs)
@@ -106,8 +115,8 @@ def fit_evaluator(
         "stage": "train_evaluator",
         "role": role,
         "n_train_requests": len(train_logs),
-        "item_weights": _aligned(meta.feedback, params.data.reward.item),
-        "page_weights": _aligned(meta.page_feedback, params.data.reward.page),
+        "item_weights": _aligned(meta.feedback, weights.item),
+        "page_weights": _aligned(meta.page_feedback, weights.page),
         **meta.__dict__,
     }
     sizes = save_and_log(paths.model(out), "evaluator", hp, net, info)

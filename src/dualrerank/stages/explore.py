@@ -29,7 +29,7 @@ import torch
 
 from dualrerank.config import Params
 from dualrerank.data import schema as S
-from dualrerank.data.datamodule import slate_tensors
+from dualrerank.data.datamodule import grouped_tensors, slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.io import load_as
@@ -83,6 +83,19 @@ def student_pages(student: NARStudent, slates: Slates, n: int, temperature: floa
     return torch.cat(out).numpy()
 
 
+def request_pages(logged: Slates, explored: Slates, m: int) -> dict:
+    """Training batches of one request each: its logged page then the round's ``m`` pages of it (``explored`` holds
+    them request by request, in ``logged``'s order), with their feedback: ``grouped_tensors`` with ``G = 1 + m``."""
+    R, K = logged.logged_page.shape
+    if len(explored) != R * m or not np.array_equal(explored.request_id[::m], logged.request_id):
+        raise ValueError(f"the round's pages are not {m} per logged request, in the logs' order")
+    L, P = logged.feedback.shape[-1], logged.page_feedback.shape[-1]
+    pages = np.concatenate([logged.logged_page[:, None], explored.logged_page.reshape(R, m, K)], 1)
+    slots = np.concatenate([logged.slot_feedback[:, None], explored.slot_feedback.reshape(R, m, K, L)], 1)
+    outcomes = np.concatenate([logged.page_feedback[:, None], explored.page_feedback.reshape(R, m, P)], 1)
+    return grouped_tensors(logged, pages, slots, outcomes)
+
+
 def logged_outcomes(slates: Slates, meta: SlateMeta, weights: dict[str, float]) -> dict[str, float]:
     """Per shown page, the mean of each feedback column (summed over slots) and of the business reward on it."""
     out = {n: float(slates.feedback[..., c].sum(1).mean()) for c, n in enumerate(meta.feedback)}
@@ -127,11 +140,13 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     figures: dict[str, float] = {}
     source = ((cfg,), (paths.model("student"),))  # the round's logs come from this student and these settings
     for role, mask in (("evaluator", main_rows), ("evaluator_heldout", ~main_rows)):
-        both = _concat(train.subset(np.flatnonzero(mask)), explored.subset(np.flatnonzero(mask[rows])))
+        idx = np.flatnonzero(mask)
         name = outputs(paths)[role].stem  # warm start: the logged evaluator, a few epochs on the round's logs too
         figures |= fit_evaluator(
-            params, paths, meta, role, both, val_t, name, source, paths.model(role), cfg.refit_epochs
-        )
+            params, paths, meta, role, train.subset(idx), val_t, name, source, paths.model(role), cfg.refit_epochs,
+            grouped=request_pages(train.subset(idx), explored.subset(np.flatnonzero(mask[rows])), M),
+            within_weight=cfg.within_weight,
+        )  # fmt: skip
     weights = {**params.data.reward.item, **params.data.reward.page}
     report |= {
         "round": True,
@@ -157,19 +172,14 @@ def _save_logs(paths: Paths, explored: Slates | None) -> None:
     arrays: dict[str, np.ndarray] = {"request_id": np.array([], dtype=str), "page": np.zeros((0, 0), np.int64)}
     arrays |= {"feedback": np.zeros((0, 0, 0), np.float32), "page_feedback": np.zeros((0, 0), np.float32)}
     if explored is not None:
-        page = explored.logged_page
         arrays = {
             "request_id": explored.request_id,
-            "page": page,
-            "feedback": np.take_along_axis(explored.feedback, page[..., None], axis=1),
+            "page": explored.logged_page,
+            "feedback": explored.slot_feedback,
             "page_feedback": explored.page_feedback,
         }
     paths.explore_logs.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(paths.explore_logs, **arrays)  # type: ignore[arg-type]
-
-
-def _concat(a: Slates, b: Slates) -> Slates:
-    return Slates(**{name: np.concatenate([getattr(a, name), getattr(b, name)]) for name in a.__dataclass_fields__})
 
 
 def _write_report(paths: Paths, report: dict[str, Any]) -> None:

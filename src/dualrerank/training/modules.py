@@ -8,6 +8,7 @@ import torch.nn.functional as nnf
 from torch import Tensor
 
 from dualrerank.losses import bpr_loss, hard_kd_loss, mle_loss, sequential_kd_loss
+from dualrerank.losses.reward_model import within_request_mse
 from dualrerank.models.evaluator import ListEvaluator
 from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.models.student import NARStudent
@@ -82,17 +83,38 @@ class StudentLitModule(LitBase):
 
 
 class EvaluatorLitModule(LitBase):
-    """List-wise evaluator on logged pages: BCE for binary responses, MSE (in target-scale units) otherwise."""
+    """List-wise evaluator on logged pages: BCE for binary responses, MSE (in target-scale units) otherwise, and,
+    with ``within_weight`` and several pages per request, the within-request comparison of their utilities.
+
+    A batch holds either one logged page per request (``logged_page``, ``feedback`` per candidate,
+    ``page_feedback``) or several (``pages [B, G, K]``, ``slot_feedback [B, G, K, L]`` per slot,
+    ``page_outcomes [B, G, P]``; see ``grouped_pages``): the request's items are encoded once for all its pages.
+    """
 
     net: ListEvaluator
+    item_weights: Tensor
+    page_weights: Tensor
+
+    def __init__(
+        self,
+        net: ListEvaluator,
+        lr: float,
+        weight_decay: float,
+        within_weight: float = 0.0,
+        item_weights: Tensor | None = None,
+        page_weights: Tensor | None = None,
+    ) -> None:
+        super().__init__(net, lr, weight_decay)
+        self.within_weight = within_weight
+        L, P = len(net.item_kinds), len(net.page_kinds)
+        self.register_buffer("item_weights", item_weights if item_weights is not None else torch.zeros(L))
+        self.register_buffer("page_weights", page_weights if page_weights is not None else torch.zeros(P))
 
     def step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        x, page = self.inputs(batch), batch["logged_page"]
-        item_out, page_out = self.net(x, page[:, None, :])
-        item_out, page_out = item_out[:, 0], page_out[:, 0]  # [B, K, L], [B, P]
-        idx = page.clamp(min=0)[..., None].expand(-1, -1, batch["feedback"].shape[-1])
-        y = batch["feedback"].gather(1, idx)  # [B, K, L]
-        shown = page >= 0
+        x = self.inputs(batch)
+        pages, y, outcomes = page_targets(batch)  # [B, G, K], [B, G, K, L], [B, G, P]
+        item_out, page_out = self.net(x, pages)
+        shown = pages >= 0
         metrics: dict[str, Tensor] = {}
         for l, kind in enumerate(self.net.item_kinds):
             out, target = item_out[..., l][shown], y[..., l][shown]
@@ -100,16 +122,37 @@ class EvaluatorLitModule(LitBase):
                 metrics[f"item_{l}"] = nnf.binary_cross_entropy_with_logits(out, target)
             else:
                 metrics[f"item_{l}"] = nnf.mse_loss(nnf.softplus(out), target / self.net.item_scales[l])
+        page_shown = shown.any(-1)  # [B, G]
         for p, kind in enumerate(self.net.page_kinds):
-            target, known = batch["page_feedback"][:, p], ~torch.isnan(batch["page_feedback"][:, p])
-            out = page_out[:, p][known]
+            target = outcomes[..., p]
+            known = ~torch.isnan(target) & page_shown
+            out = page_out[..., p][known]
             loss = (
                 nnf.binary_cross_entropy_with_logits(out, target[known])
                 if kind == "binary"
                 else nnf.mse_loss(out, target[known])
             )
             metrics[f"page_{p}"] = loss
-        return torch.stack(list(metrics.values())).sum(), metrics
+        total = torch.stack(list(metrics.values())).sum()
+        if self.within_weight and pages.shape[1] > 1:
+            item_e, page_e = self.net.to_expected(item_out, page_out, pages)
+            predicted = (item_e * self.item_weights).sum((-1, -2)) + (page_e * self.page_weights).sum(-1)
+            logged = (y * self.item_weights).sum(-1).masked_fill(~shown, 0.0).sum(-1)
+            logged = logged + (outcomes.nan_to_num(0.0) * self.page_weights).sum(-1)
+            metrics["within"] = within_request_mse(predicted, logged, page_shown)
+            total = total + self.within_weight * metrics["within"]
+        return total, metrics
+
+
+def page_targets(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """``(pages [B, G, K], per-slot feedback [B, G, K, L], page outcomes [B, G, P])`` of a batch of either layout
+    (see ``EvaluatorLitModule``); one logged page per request is ``G = 1``."""
+    if "pages" in batch:
+        return batch["pages"], batch["slot_feedback"], batch["page_outcomes"]
+    page = batch["logged_page"]
+    idx = page.clamp(min=0)[..., None].expand(-1, -1, batch["feedback"].shape[-1])
+    y = batch["feedback"].gather(1, idx)  # [B, K, L]
+    return page[:, None], y[:, None], batch["page_feedback"][:, None]
 
 
 class PointwiseLitModule(LitBase):

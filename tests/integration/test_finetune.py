@@ -58,7 +58,8 @@ def test_explore_logs_a_round_of_student_pages_and_retrains_both_evaluators_on_t
         same = {k: v for k, v in before["hparams"].items() if k != "item_scales"}  # scales: of the logs it saw
         assert {k: after["hparams"][k] for k in same} == same and after["meta"]["role"] == role
         assert before["meta"]["n_train_requests"] == int(n_train * share)
-        assert after["meta"]["n_train_requests"] == int(n_train * share) * (1 + M)
+        assert after["meta"]["n_train_requests"] == int(n_train * share)  # whole requests, each with all its pages
+        assert after["meta"]["n_train_pages"] == int(n_train * share) * (1 + M)
         w0, w1 = before["state_dict"], after["state_dict"]
         assert any(not torch.equal(w0[k], w1[k]) for k in w0)
 

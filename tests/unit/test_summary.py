@@ -21,7 +21,7 @@ def test_without_ground_truth_the_truth_columns_are_left_out():
         "oracle": {"utility": None, "method": None},
     }
     text = markdown_table(report)
-    assert text.splitlines()[0] == "| policy | NDCG@K logged | Recall@V |"
+    assert text.splitlines()[0] == "| policy | NDCG@K all cand. | Recall@V |"
     assert "| upstream | 0.500 | 0.250 |" in text
     assert "| nar_kd | 0.625 | - |" in text
     assert "oracle" not in text
@@ -48,3 +48,27 @@ def test_with_a_world_the_table_has_truth_graded_ndcg_and_the_oracle(tmp_path, c
 def test_summary_without_reports_says_what_to_do(tmp_path, capsys):
     assert main(["--root", str(tmp_path), "summary"]) == 1
     assert "run `make run`" in capsys.readouterr().out
+
+
+def test_shown_candidates_keep_only_the_logged_page_and_leave_requests_without_one_alone():
+    import torch
+
+    from dualrerank.evaluation.scoring import shown_candidates
+
+    pad = torch.tensor([[False, False, False, False], [False, False, False, True], [False, False, False, False]])
+    page = torch.tensor([[2, 0, -1], [1, -1, -1], [-1, -1, -1]])
+    out = shown_candidates({"pad_mask": pad, "logged_page": page, "other": torch.ones(3)})
+    assert out["pad_mask"].tolist() == [
+        [False, True, False, True],  # candidates 0 and 2 were shown
+        [True, False, True, True],
+        [False, False, False, False],  # nothing logged: unchanged (no label to score)
+    ]
+    assert out["other"] is not None and pad[0, 1].item() is False  # the input is not modified
+
+
+def test_the_report_says_what_it_could_not_compute():
+    from dualrerank.evaluation.report import not_computed_lines
+
+    report = {"not_computed": {"true_utility": "no world behind these logs", "page_outcomes": "none logged"}}
+    assert not_computed_lines(report) == ["true utility: no world behind these logs", "page outcomes: none logged"]
+    assert not_computed_lines({"policies": {}}) == []

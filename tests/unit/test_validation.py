@@ -127,7 +127,11 @@ CASES: dict[str, tuple[Corruption, str, str, int, str, list[object]]] = {
     "satisfaction_varies": (lambda t: set_at(t, rows(t, 2)[:1], "satisfaction", 1 - t.loc[rows(t, 2)[0],
                                                                                            "satisfaction"]),
                             "expect_column_values_to_be_between", "satisfaction", 1, "requests", [2]),
-    "missing_column": (lambda t: t.drop(columns=["click"]), "expect_column_to_exist", "click", 1, "columns", []),
+    "missing_column": (lambda t: t.drop(columns=["logged_position"]), "expect_column_to_exist", "logged_position", 1,
+                       "columns", []),
+    "no_feedback_columns": (lambda t: t.drop(columns=["click", "watch_time", "label_like"]),
+                            "expect_column_distinct_values_to_contain_set", "click|watch_time|label_*", 1, "columns",
+                            []),
     "no_feature_columns": (lambda t: t.drop(columns=["feat_quality", "feat_relevance"]),
                            "expect_column_distinct_values_to_contain_set", "feat_*", 1, "columns", []),
     "no_upstream_columns": (lambda t: t.drop(columns=["upstream_score", "upstream_rank"]),
@@ -187,10 +191,10 @@ def test_examples_are_capped_and_counts_exact(table: pd.DataFrame):
 
 
 def test_column_type_failure_stops_early_with_a_report(table: pd.DataFrame):
-    report = validate_table(table.drop(columns=["request_id", "watch_time"]), CFG, MAX_CAND)
+    report = validate_table(table.drop(columns=["request_id", "logged_position"]), CFG, MAX_CAND)
     assert [(f.expectation, f.column) for f in report.failures] == [
         ("expect_column_to_exist", "request_id"),
-        ("expect_column_to_exist", "watch_time"),
+        ("expect_column_to_exist", "logged_position"),
     ]
     assert report.skipped is not None and report.n_requests == 0
     assert "skipped: row and request checks" in report.summary()

@@ -9,8 +9,9 @@ from dualrerank.data.slates import SlateMeta, Slates
 
 
 def weight_vector(names: list[str], weights: dict[str, float]) -> np.ndarray:
-    """Weights aligned to ``names`` (0 for a column without a weight); unknown weight names are errors."""
-    unknown = sorted(set(weights) - set(names))
+    """Weights aligned to ``names`` (0 for a column without a weight). A non-zero weight on a column the data lack
+    is an error (validation reports it first); a zero weight is switched off."""
+    unknown = sorted(n for n, w in weights.items() if n not in names and w != 0)
     if unknown:
         raise KeyError(f"reward weights name columns {unknown} absent from the data; columns are {names}")
     return np.array([weights.get(n, 0.0) for n in names], dtype=np.float32)

@@ -11,7 +11,8 @@ COLUMNS = (
     ("ci", "±95%", "{:.4f}"),
     ("headroom_captured", "headroom", "{:.1%}"),
     ("graded_ndcg_at_k", "NDCG@K graded", "{:.3f}"),
-    ("ndcg_at_k", "NDCG@K logged", "{:.3f}"),
+    ("ndcg_at_k_shown", "NDCG@K shown", "{:.3f}"),
+    ("ndcg_at_k", "NDCG@K all cand.", "{:.3f}"),
     ("recall_at_v", "Recall@V", "{:.3f}"),
     ("evaluator_utility", "eval U", "{:.4f}"),
     ("heldout_evaluator_utility", "held-out U", "{:.4f}"),
@@ -44,6 +45,18 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
         cells[0], cells[1] = f"oracle ({oracle['method']})", f"{oracle['utility']:.4f}"
         rows.append(cells)
     return rows
+
+
+NDCG_NOTE = (
+    "NDCG@K shown: each policy reorders only the items of the logged page, each with its logged feedback (the "
+    "standard reranking evaluation). NDCG@K all cand.: each policy chooses from all candidates, and a candidate "
+    "that was never shown counts as irrelevant, which favours the logging policy (it chose what was shown)."
+)
+
+
+def not_computed_lines(report: dict[str, Any]) -> list[str]:
+    """What the report could not compute, and why (``metrics.json``'s ``not_computed``)."""
+    return [f"{name.replace('_', ' ')}: {why}" for name, why in (report.get("not_computed") or {}).items()]
 
 
 def _fmt(fmt: str, value: Any) -> str:
@@ -87,9 +100,14 @@ def write_markdown(report: dict[str, Any], path: Path, plots: list[Path], readin
         "exact expected whole-page utility (watch-minutes); headroom captured = (U - U_score_and_sort) / "
         "(U_oracle - U_score_and_sort); latency is in-process, batch 1.",
         "",
+        NDCG_NOTE,
+        "",
         markdown_table(report),
         "",
     ]
+    missing = not_computed_lines(report)
+    if missing:
+        parts += ["## Not computed", "", *[f"- {line}" for line in missing], ""]
     gate = gate_lines(report)
     if gate:
         parts += ["```", *gate, "```", ""]
@@ -126,13 +144,13 @@ def reading(report: dict[str, Any]) -> list[str]:
         top = max(by_generator, key=lambda n: by_generator[n])
         out.append(f"The released Best-of-N size over each student: {listed}; best over {top}.")
     out += _judge_audit_lines(report.get("judge_audit", {}))
-    if "upstream" in scored and "score_and_sort" in scored and "ndcg_at_k" in rows["upstream"]:
-        up, ss = rows["upstream"], rows["score_and_sort"]
-        if (up["ndcg_at_k"] > ss["ndcg_at_k"]) != (scored["upstream"] > scored["score_and_sort"]):
-            out.append(
-                "Logged-label NDCG and the utility disagree on upstream vs score-and-sort: labels exist only "
-                "for logged items, which favours policies close to the logging policy."
-            )
+    up, ss = (rows.get(n, {}).get("ndcg_at_k") for n in ("upstream", "score_and_sort"))
+    both = "upstream" in scored and "score_and_sort" in scored and up is not None and ss is not None
+    if both and (up > ss) != (scored["upstream"] > scored["score_and_sort"]):
+        out.append(
+            "Logged-label NDCG and the utility disagree on upstream vs score-and-sort: labels exist only "
+            "for logged items, which favours policies close to the logging policy."
+        )
     return out
 
 

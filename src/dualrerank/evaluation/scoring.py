@@ -79,7 +79,7 @@ def page_metrics(pages: Tensor, ev: EvalSet) -> dict[str, float | list[float] | 
         u = ev.world.utility(ev.requests, p)
         mean, half = metrics.mean_ci95(u)
         out.update(true_utility=mean, true_utility_ci95=[mean - half, mean + half])
-    out["ndcg_at_k"] = float(np.nanmean(metrics.ndcg_at_k(p, ev.item_reward, ev.page_len)))
+    out["ndcg_at_k"] = logged_ndcg(pages, ev)
     if ev.relevance is not None:  # the LETOR convention: gain 2^grade - 1, ideal over the candidates
         gains = np.exp2(ev.relevance.astype(float)) - 1.0
         out["graded_ndcg_at_k"] = float(np.nanmean(metrics.ndcg_at_k(p, gains, ev.page_len)))
@@ -87,6 +87,23 @@ def page_metrics(pages: Tensor, ev: EvalSet) -> dict[str, float | list[float] | 
     for name, judge in (ev.judges or {}).items():
         out[f"{name}_utility"] = float(batched_scores(judge, ev.tensors, pages[:, None, :]).mean())
     return out
+
+
+def shown_candidates(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The same requests with only the items of their logged page as candidates (the others padded): the input of
+    the standard reranking evaluation, where every candidate has logged feedback. A request with no logged item
+    keeps its candidates (it has no label to score anyway)."""
+    page, pad = tensors["logged_page"], tensors["pad_mask"]
+    shown = torch.zeros_like(pad)
+    rows, slots = torch.nonzero(page >= 0, as_tuple=True)
+    shown[rows, page[rows, slots]] = True
+    keep = shown.any(1, keepdim=True)
+    return {**tensors, "pad_mask": torch.where(keep, pad | ~shown, pad)}
+
+
+def logged_ndcg(pages: Tensor, ev: EvalSet) -> float:
+    """Mean NDCG@K of ``pages [R, K]`` with the logged per-item reward as gain (requests without any skipped)."""
+    return float(np.nanmean(metrics.ndcg_at_k(pages.numpy(), ev.item_reward, ev.page_len)))
 
 
 def true_utilities(pages: Tensor, ev: EvalSet) -> np.ndarray | None:

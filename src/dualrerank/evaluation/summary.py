@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dualrerank.evaluation.report import console_table, gate_lines
+from dualrerank.evaluation.report import console_table, gate_lines, not_computed_lines
 from dualrerank.paths import Paths
 
 
@@ -14,17 +14,8 @@ def print_summary(root: Path) -> int:
     paths = Paths(root)
     found = False
     if paths.report("world.json").exists():
-        w = json.loads(paths.report("world.json").read_text())
         found = True
-        print(
-            f"World: {w['n_requests']} requests x {w['n_candidates']} candidates, pages of {w['page_len']}; "
-            f"test requests: {w['n_test_requests']}"
-        )
-        print(
-            f"  true utility on test: upstream order {w['utility_upstream']:.4f}, logging policy "
-            f"{w['utility_logging_policy']:.4f}, sort by true item value {w['utility_item_value_sort']:.4f}, "
-            f"oracle {w['utility_oracle']:.4f} [{w['oracle_method']}] (+{w['oracle_over_upstream']:.1%} over upstream)"
-        )
+        print(*data_lines(json.loads(paths.report("world.json").read_text())), sep="\n")
     if paths.report("validation.json").exists():
         v = json.loads(paths.report("validation.json").read_text())
         found = True
@@ -38,6 +29,9 @@ def print_summary(root: Path) -> int:
             f"({paths.report('report.md')}):\n"
         )
         print(console_table(report))
+        missing = not_computed_lines(report)
+        if missing:
+            print("\nNot computed:", *(f"  {line}" for line in missing), sep="\n")
         for line in gate_lines(report):
             print(line)
     if paths.report("release.json").exists():
@@ -45,6 +39,19 @@ def print_summary(root: Path) -> int:
     if not found:
         print(f"No reports under {paths.reports}: run `make run` (or `dvc repro`) first.")
     return 0 if found else 1
+
+
+def data_lines(w: dict) -> list[str]:
+    """What the logs are: the world's summary, or, for logs without one, what was ingested."""
+    if "n_requests" not in w:
+        return [f"Data: {w.get('n_rows', 0):.0f} rows from {w.get('source')} logs (no ground truth behind them)"]
+    return [
+        f"World: {w['n_requests']} requests x {w['n_candidates']} candidates, pages of {w['page_len']}; "
+        f"test requests: {w['n_test_requests']}",
+        f"  true utility on test: upstream order {w['utility_upstream']:.4f}, logging policy "
+        f"{w['utility_logging_policy']:.4f}, sort by true item value {w['utility_item_value_sort']:.4f}, "
+        f"oracle {w['utility_oracle']:.4f} [{w['oracle_method']}] (+{w['oracle_over_upstream']:.1%} over upstream)",
+    ]
 
 
 def release_lines(release: dict) -> list[str]:

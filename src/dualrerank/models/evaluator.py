@@ -83,8 +83,10 @@ class ListEvaluator(nn.Module):
         self.item_kinds, self.page_kinds = list(item_kinds), list(page_kinds)
         self.register_buffer("item_scales", torch.tensor(item_scales, dtype=torch.float32).reshape(len(item_kinds)))
         # which responses are binary (sigmoid) rather than continuous: derived from the kinds, so not saved
-        self.register_buffer("item_binary", torch.tensor([k == "binary" for k in item_kinds]), persistent=False)
-        self.register_buffer("page_binary", torch.tensor([k == "binary" for k in page_kinds]), persistent=False)
+        # (dtype given: logs without a kind of feedback, e.g. no page outcomes, make an empty list)
+        binary = [[k == "binary" for k in kinds] for kinds in (item_kinds, page_kinds)]
+        self.register_buffer("item_binary", torch.tensor(binary[0], dtype=torch.bool), persistent=False)
+        self.register_buffer("page_binary", torch.tensor(binary[1], dtype=torch.bool), persistent=False)
         self.inputs = FeatureInput(n_item_features, n_context_features, d_model)
         self.slots = nn.Embedding(page_len, d_model)
         if arch == "transformer":

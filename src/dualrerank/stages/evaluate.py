@@ -25,7 +25,7 @@ from dualrerank.evaluation.gate import quality_gate
 from dualrerank.evaluation.latency import slice_requests, time_policies
 from dualrerank.evaluation.policies import Policy, generative, run_policy, score_and_sort, upstream
 from dualrerank.evaluation.report import console_table, gate_lines, reading, write_markdown
-from dualrerank.evaluation.scoring import EvalSet, page_metrics, true_utilities
+from dualrerank.evaluation.scoring import EvalSet, logged_ndcg, page_metrics, shown_candidates, true_utilities
 from dualrerank.models.io import load_as
 from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.models.student import NARStudent
@@ -72,10 +72,12 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
 
     rows: dict[str, dict] = {}
     utilities: dict[str, np.ndarray] = {}
+    shown = shown_candidates(ev.tensors)
     for p in policies:
         t0 = time.perf_counter()
         pages = run_policy(p, ev.tensors, cfg.batch_size)
         rows[p.name] = page_metrics(pages, ev)
+        rows[p.name]["ndcg_at_k_shown"] = logged_ndcg(run_policy(p, shown, cfg.batch_size), ev)
         u = true_utilities(pages, ev)
         if u is not None:
             utilities[p.name] = u
@@ -88,12 +90,29 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     oracle = _oracle(paths, ev, utilities, rows)
     _latency(policies, ev, cfg, rows)
     report: dict = {"policies": rows, "oracle": oracle, "n_test_requests": len(ev.tensors["pad_mask"])}
+    report["not_computed"] = not_computed(ev, meta)
     report = finite_or_null(report)  # type: ignore[assignment]
     report["quality_gate"] = quality_gate(report, cfg.gate)
     write_reports(report, paths)
     print(console_table(report), *gate_lines(report), sep="\n", flush=True)
     figures = {f"{n}_true_utility": r["true_utility"] for n, r in rows.items() if r.get("true_utility") is not None}
     return {**figures, "quality_gate_passed": float(report["quality_gate"]["passed"])}
+
+
+def not_computed(ev: EvalSet, meta: SlateMeta) -> dict[str, str]:
+    """The figures these logs cannot give, each with the reason (``metrics.json``, the report and the summary)."""
+    out = {}
+    if ev.world is None:
+        out["true_utility"] = (
+            "no world behind these logs, so nobody knows what a page they never showed is worth: true utility, "
+            "its interval, headroom captured and the oracle stay null; the logged-label and evaluator figures remain"
+        )
+    if not meta.page_feedback:
+        out["page_outcomes"] = (
+            "the logs have no request-level outcome (satisfaction, reformulated): the evaluators, the fine-tuning "
+            "reward and the judge count per-item feedback only"
+        )
+    return out
 
 
 def write_reports(report: dict, paths: Paths) -> None:

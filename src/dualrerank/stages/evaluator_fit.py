@@ -115,6 +115,7 @@ def fit_evaluator(
         "stage": "train_evaluator",
         "role": role,
         "n_train_requests": len(train_logs),
+        "n_train_pages": len(train_logs) if grouped is None else int((grouped["pages"] >= 0).any(-1).sum()),
         "item_weights": _aligned(meta.feedback, weights.item),
         "page_weights": _aligned(meta.page_feedback, weights.page),
         **meta.__dict__,

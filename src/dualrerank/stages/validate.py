@@ -38,7 +38,7 @@ def split_counts(params: Params, paths: Paths, n_requests: int) -> tuple[int, in
 
 def run(params: Params, paths: Paths) -> dict[str, float]:
     table = pd.read_parquet(paths.logs)
-    report = validate_table(table, params.validate, params.data.max_candidates)
+    report = validate_table(table, params.validate, params.data.max_candidates, params.data.reward)
     write_report(report, paths.report("validation.json"))  # and validation.md beside it
     print(report.summary(), flush=True)
     if not report.success:

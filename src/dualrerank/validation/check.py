@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dualrerank.config.data import ValidateConfig
+from dualrerank.config.data import RewardWeights, ValidateConfig
 from dualrerank.data import schema as S
 from dualrerank.data.tables import read_table
 from dualrerank.validation.frames import columns_frame, feedback_frame, requests_frame
@@ -27,8 +27,11 @@ __all__ = ["ValidationReport", "read_table", "validate_file", "validate_table", 
 MAX_EXAMPLE_ROWS = 5000  # cap on failing rows GX hands back per expectation (counts stay exact)
 
 
-def validate_table(table: pd.DataFrame, cfg: ValidateConfig, max_candidates: int) -> ValidationReport:
-    """Run the whole suite on ``table``; never raises on bad data, only reports it."""
+def validate_table(
+    table: pd.DataFrame, cfg: ValidateConfig, max_candidates: int, reward: RewardWeights | None = None
+) -> ValidationReport:
+    """Run the whole suite on ``table``; never raises on bad data, only reports it. With ``reward`` (the business
+    objective ``data.reward``), a non-zero weight on a column the table lacks is a failure naming it."""
     from dualrerank.validation import suite  # imports great_expectations: seconds, so only when used
     from dualrerank.validation.gx_runner import GxRunner
     from dualrerank.validation.results import to_failure
@@ -37,7 +40,7 @@ def validate_table(table: pd.DataFrame, cfg: ValidateConfig, max_candidates: int
     runner = GxRunner()
     columns = [str(c) for c in table.columns]
     results = runner.run("columns", columns_frame(table), suite.column_list_checks())
-    results += runner.run("schema", table, suite.schema_checks(columns))
+    results += runner.run("schema", table, suite.schema_checks(columns, reward))
     schema_ok = all(r.success for r in results)
     skipped = None if schema_ok else "row and request checks (the table's columns do not fit the contract)"
     n_requests = 0
@@ -75,7 +78,8 @@ def validate_file(path: Path, root: Path, report_path: Path | None) -> int:
     """``dualrerank validate PATH``: 0 valid, 1 invalid, 2 unreadable input (message on stderr).
 
     Limits come from ``root/params.yaml`` (``validate`` section, ``data.max_candidates``), the one source
-    of parameters; a missing or invalid parameter file is an error (exit 2).
+    of parameters; a missing or invalid parameter file is an error (exit 2). With ``data.source: parquet`` the
+    columns ``data.reward`` weighs are checked too.
     """
     from dualrerank.config import ConfigError, load_params
 
@@ -93,7 +97,9 @@ def validate_file(path: Path, root: Path, report_path: Path | None) -> int:
     except Exception as exc:  # any reader error means "unreadable": report it, do not trace back
         print(f"error: cannot read {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    report = validate_table(table, cfg, max_candidates)
+    # the business objective is checked once params.yaml points at the user's logs (the world's is the default)
+    reward = params.data.reward if params.data.source == "parquet" else None
+    report = validate_table(table, cfg, max_candidates, reward)
     print(report.summary(), flush=True)
     if report_path is not None:
         md_path = write_report(report, report_path)

@@ -20,6 +20,7 @@ UPSTREAM_COLUMNS = (S.UPSTREAM_SCORE, S.UPSTREAM_RANK)
 # what ``column_groups`` calls each family of columns
 GROUP_FEATURES = "feat_*"
 GROUP_UPSTREAM = "upstream_score|upstream_rank"
+GROUP_FEEDBACK = "click|watch_time|label_*"
 
 
 def column_group(name: str) -> str:
@@ -28,10 +29,10 @@ def column_group(name: str) -> str:
         return GROUP_FEATURES
     if name in UPSTREAM_COLUMNS:
         return GROUP_UPSTREAM
+    if name in S.ITEM_FEEDBACK_COLUMNS or name.startswith(S.LABEL_PREFIX):
+        return GROUP_FEEDBACK
     if name.startswith(S.CONTEXT_PREFIX):
         return "ctx_*"
-    if name.startswith(S.LABEL_PREFIX):
-        return "label_*"
     return name
 
 

@@ -17,11 +17,12 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations import Expectation
 from great_expectations.expectations.row_conditions import Column
 
-from dualrerank.config.data import ValidateConfig
+from dualrerank.config.data import RewardWeights, ValidateConfig
 from dualrerank.data import schema as S
 from dualrerank.validation.frames import (
     DISTINCT_PREFIX,
     GROUP_FEATURES,
+    GROUP_FEEDBACK,
     GROUP_UPSTREAM,
     N_CANDIDATES,
     UPSTREAM_COLUMNS,
@@ -59,7 +60,11 @@ def numeric_columns(columns: list[str]) -> list[str]:
 
 def column_list_checks() -> list[Expectation]:
     """On ``columns_frame``: the "at least one of" column rules, which no single column can express."""
-    rules = {GROUP_FEATURES: "at least one feat_* column", GROUP_UPSTREAM: "upstream_score or upstream_rank present"}
+    rules = {
+        GROUP_FEATURES: "at least one feat_* column",
+        GROUP_UPSTREAM: "upstream_score or upstream_rank present",
+        GROUP_FEEDBACK: "at least one feedback column: click, watch_time or label_*",
+    }
     return [
         gxe.ExpectColumnDistinctValuesToContainSet(
             column="group", value_set=[group], meta=_meta(rule, "columns", group)
@@ -68,12 +73,19 @@ def column_list_checks() -> list[Expectation]:
     ]
 
 
-def schema_checks(columns: list[str]) -> list[Expectation]:
-    """On the rows: the table has rows, required columns exist, numeric columns have numeric dtypes."""
+def schema_checks(columns: list[str], reward: RewardWeights | None = None) -> list[Expectation]:
+    """On the rows: the table has rows, required columns exist, numeric columns have numeric dtypes, and every
+    column the business objective ``reward`` weighs (a non-zero weight) exists."""
     exps: list[Expectation] = [
         gxe.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta("the table has at least one row", "table", "*"))
     ]
     exps += [gxe.ExpectColumnToExist(column=c, meta=_meta("required column", "columns")) for c in S.REQUIRED_COLUMNS]
+    weighed = {} if reward is None else {**reward.item, **reward.page}
+    exps += [
+        gxe.ExpectColumnToExist(column=c, meta=_meta(f"data.reward weighs {c} ({w:g}): the table needs it", "columns"))
+        for c, w in weighed.items()
+        if w != 0
+    ]
     exps += [
         gxe.ExpectColumnValuesToBeInTypeList(column=c, type_list=NUMERIC_TYPES, meta=_meta("numeric dtype", "columns"))
         for c in numeric_columns(columns)
@@ -94,10 +106,14 @@ def row_checks(columns: list[str]) -> list[Expectation]:
         gxe.ExpectColumnValuesToNotBeInSet(column=c, value_set=INFINITIES, meta=_meta("finite values", rows))
         for c in [*feats, *ctx, *_present(columns, [S.UPSTREAM_SCORE])]
     ]
+    exps += [gxe.ExpectColumnValuesToBeBetween(column=S.LOGGED_POSITION, min_value=1, meta=_meta("1-based", rows))]
     exps += [
-        gxe.ExpectColumnValuesToBeBetween(column=S.LOGGED_POSITION, min_value=1, meta=_meta("1-based", rows)),
-        gxe.ExpectColumnValuesToBeBetween(column=S.WATCH_TIME, min_value=0, meta=_meta("watch_time >= 0", rows)),
-        gxe.ExpectColumnValuesToBeInSet(column=S.CLICK, value_set=ZERO_ONE, meta=_meta("click in {0, 1}", rows)),
+        gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, meta=_meta("watch_time >= 0", rows))
+        for c in _present(columns, [S.WATCH_TIME])
+    ]
+    exps += [
+        gxe.ExpectColumnValuesToBeInSet(column=c, value_set=ZERO_ONE, meta=_meta("click in {0, 1}", rows))
+        for c in _present(columns, [S.CLICK])
     ]
     exps += [
         gxe.ExpectColumnValuesToBeInSet(column=c, value_set=ZERO_ONE, meta=_meta(f"{c} in {{0, 1}}", rows))

@@ -154,6 +154,7 @@ def test_any_table_validation_accepts_runs_every_stage(shape, tmp_path_factory, 
 
     metrics = json.loads((root / "data/reports/metrics.json").read_text())
     assert {"upstream", "score_and_sort", "ar_greedy", "nar_kd", "nar_ldro"} <= set(metrics["policies"])
+    missing = metrics["not_computed"]
     for name, row in metrics["policies"].items():
         assert row["true_utility"] is None and row["headroom_captured"] is None, name
         for field in ("evaluator_utility", "heldout_evaluator_utility"):
@@ -162,7 +163,8 @@ def test_any_table_validation_accepts_runs_every_stage(shape, tmp_path_factory, 
         assert (row["ndcg_at_k"] is None) == (row["ndcg_at_k_shown"] is None), name
         if row["ndcg_at_k_shown"] is not None:
             assert 0.0 <= row["ndcg_at_k_shown"] <= 1.0 and 0.0 <= row["ndcg_at_k"] <= 1.0, name
-    missing = metrics["not_computed"]
+        else:
+            assert "ndcg_at_k" in missing, name  # and the report says why
     assert "true_utility" in missing and "world" in missing["true_utility"]
     if not shape["page_feedback"]:
         assert "page_outcomes" in missing

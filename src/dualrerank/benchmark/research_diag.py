@@ -19,8 +19,9 @@ from dualrerank.models.components import SlateInputs
 from dualrerank.models.io import load_as
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
-from dualrerank.paths import Paths
 from dualrerank.reranking import Reranker
+
+HEADLINE_STUDENT = "nar_kd"  # what distillation made of the teacher: PTAR and collapse measure it
 
 
 def _first(ev: EvalSet, n: int) -> SlateInputs:
@@ -37,9 +38,11 @@ def diagnostics(nets: dict[str, torch.nn.Module], ev: EvalSet, cfg: EvaluateConf
     x = _first(ev, n)
     lists = teacher.greedy(x)
     students = {k: v for k, v in nets.items() if isinstance(v, NARStudent)}
-    out: dict[str, Any] = {
-        "by_student": {k: diag.student_vs_teacher(s, lists, x, ev.viewport) for k, s in students.items()}
-    }
+    by_student = {k: diag.student_vs_teacher(s, lists, x, ev.viewport) for k, s in students.items()}
+    out: dict[str, Any] = {"by_student": by_student}
+    headline = by_student.get(HEADLINE_STUDENT)  # the report contract's top-level figures: the distilled student's
+    if headline is not None:
+        out |= {"student": HEADLINE_STUDENT, **{k: headline[k] for k in ("ptar", "ptar_viewport", "collapse_rate")}}
     m = min(cfg.ecg_requests, n)
     ecg = diag.entropy_consistency_gap(teacher, _first(ev, m), cfg.ecg_samples, seed=cfg.seed)
     out["ecg_by_slot"] = np.nanmean(ecg["ecg"], axis=0).tolist()
@@ -50,22 +53,6 @@ def diagnostics(nets: dict[str, torch.nn.Module], ev: EvalSet, cfg: EvaluateConf
         buckets = {"ambiguous": ambiguous, "clear": ~ambiguous}
         out["ecg_by_bucket"] = {k: float(np.nanmean(ecg["ecg"][b])) for k, b in buckets.items() if b.any()}
     return out
-
-
-def oracle(paths: Paths, ev: EvalSet, utilities: dict[str, np.ndarray], rows: dict[str, dict]) -> dict[str, Any]:
-    """The oracle's mean utility; sets each row's ``headroom_captured`` over score-and-sort (null without one)."""
-    if not utilities or not paths.oracle.exists() or ev.requests is None:
-        for r in rows.values():
-            r["headroom_captured"] = None
-        return {"utility": None, "method": None}
-    with np.load(paths.oracle) as z:
-        ids = dict(zip(z["request_id"].astype(str), z["utility"]))
-        u_oracle = np.array([ids[r] for r in ev.requests.request_id.astype(str)])
-        method = str(z["method"])
-    base = utilities.get("score_and_sort", utilities["upstream"]).mean()
-    for name, u in utilities.items():
-        rows[name]["headroom_captured"] = metrics.headroom_captured(u.mean(), base, u_oracle.mean())
-    return {"utility": float(u_oracle.mean()), "method": method}
 
 
 def best_of_n_by_generator(

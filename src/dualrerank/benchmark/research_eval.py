@@ -20,12 +20,18 @@ import numpy as np
 import torch
 
 from dualrerank.benchmark.common import BenchPaths, params_at, write_json
-from dualrerank.benchmark.research_diag import best_of_n_by_generator, diagnostics, oracle
+from dualrerank.benchmark.research_diag import best_of_n_by_generator, diagnostics
 from dualrerank.config import Params
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.evaluation import plots
 from dualrerank.evaluation.correlation import evaluator_correlation
-from dualrerank.evaluation.evalset import audit_student, build_eval_set, judge_with_rules, paired_gains
+from dualrerank.evaluation.evalset import (
+    audit_student,
+    build_eval_set,
+    judge_with_rules,
+    oracle_headroom,
+    paired_gains,
+)
 from dualrerank.evaluation.policies import Policy, generative, run_policy, score_and_sort, upstream
 from dualrerank.evaluation.scoring import EvalSet, page_metrics, true_utilities
 from dualrerank.models.io import load_as
@@ -117,7 +123,7 @@ def evaluate(params: Params, bench: BenchPaths, sizes: tuple[int, ...] = BON_CUR
     return {
         "policies": rows,
         "best_of_n_sizes": list(sizes),
-        "oracle": oracle(p, ev, utilities, rows),
+        "oracle": oracle_headroom(p, ev, utilities, rows),
         "best_of_n_by_generator": best_of_n_by_generator(params, ev, files, (RELEASED, utilities)),
         "diagnostics": diagnostics(nets, ev, cfg),
         "evaluator_correlation": evaluator_correlation(ev, cfg.correlation_pages, cfg.seed),

@@ -96,6 +96,25 @@ def paired_gains(utilities: dict[str, np.ndarray], rows: dict[str, dict], baseli
             rows[name][f"true_utility_gain_vs_{baseline}"] = metrics.paired_difference(u, base)
 
 
+def oracle_headroom(
+    paths: Paths, ev: EvalSet, utilities: dict[str, np.ndarray], rows: dict[str, dict]
+) -> dict[str, float | str | None]:
+    """The oracle's mean utility on the evaluated requests (``generate`` wrote it, reporting only), and each row's
+    ``headroom_captured`` over score-and-sort (over upstream without it); nulls without a world or an oracle."""
+    if not utilities or not paths.oracle.exists() or ev.requests is None:
+        for r in rows.values():
+            r["headroom_captured"] = None
+        return {"utility": None, "method": None}
+    with np.load(paths.oracle) as z:
+        ids = dict(zip(z["request_id"].astype(str), z["utility"]))
+        u_oracle = np.array([ids[r] for r in ev.requests.request_id.astype(str)])
+        method = str(z["method"])
+    base = utilities.get("score_and_sort", utilities["upstream"]).mean()
+    for name, u in utilities.items():
+        rows[name]["headroom_captured"] = metrics.headroom_captured(u.mean(), base, u_oracle.mean())
+    return {"utility": float(u_oracle.mean()), "method": method}
+
+
 def audit_student(params: Params, ev: EvalSet, generator: Path, judge: Judge) -> dict:
     """``judge_audit`` of ``judge`` (with the prior rules the generator's file records) on the lists the released
     Best-of-N draws from the student in ``generator`` (its size, the serving temperature, the evaluation seed)."""

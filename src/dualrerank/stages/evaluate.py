@@ -16,11 +16,16 @@ import time
 import numpy as np
 import torch
 
-from dualrerank import metrics
 from dualrerank.config import Params
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.evaluation import plots
-from dualrerank.evaluation.evalset import build_eval_set, finite_or_null, judge_with_rules, paired_gains
+from dualrerank.evaluation.evalset import (
+    build_eval_set,
+    finite_or_null,
+    judge_with_rules,
+    oracle_headroom,
+    paired_gains,
+)
 from dualrerank.evaluation.gate import quality_gate
 from dualrerank.evaluation.latency import slice_requests, time_policies
 from dualrerank.evaluation.policies import Policy, generative, run_policy, score_and_sort, upstream
@@ -87,7 +92,7 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
             flush=True,
         )
     paired_gains(utilities, rows)
-    oracle = _oracle(paths, ev, utilities, rows)
+    oracle = oracle_headroom(paths, ev, utilities, rows)
     _latency(policies, ev, cfg, rows)
     report: dict = {"policies": rows, "oracle": oracle, "n_test_requests": len(ev.tensors["pad_mask"])}
     report["not_computed"] = not_computed(ev, meta)
@@ -107,6 +112,8 @@ def not_computed(ev: EvalSet, meta: SlateMeta) -> dict[str, str]:
             "no world behind these logs, so nobody knows what a page they never showed is worth: true utility, "
             "its interval, headroom captured and the oracle stay null; the logged-label and evaluator figures remain"
         )
+    if not (ev.item_reward > 0).any():
+        out["ndcg_at_k"] = "no test request has a positive logged reward, so there is nothing to rank by: NDCG is null"
     if not meta.page_feedback:
         out["page_outcomes"] = (
             "the logs have no request-level outcome (satisfaction, reformulated): the evaluators, the fine-tuning "
@@ -132,21 +139,6 @@ def write_reports(report: dict, paths: Paths) -> None:
             mlflow.log_artifact(str(fig), artifact_path="plots")
         mlflow.log_artifact(str(paths.report("report.md")))
         mlflow.log_artifact(str(paths.report("metrics.json")))
-
-
-def _oracle(paths: Paths, ev: EvalSet, utilities: dict[str, np.ndarray], rows: dict[str, dict]) -> dict:
-    if not utilities or not paths.oracle.exists():
-        for r in rows.values():
-            r["headroom_captured"] = None
-        return {"utility": None, "method": None}
-    with np.load(paths.oracle) as z:
-        ids = dict(zip(z["request_id"].astype(str), z["utility"]))
-        u_oracle = np.array([ids[r] for r in ev.requests.request_id.astype(str)])  # type: ignore[union-attr]
-        method = str(z["method"])
-    base = utilities.get("score_and_sort", utilities["upstream"]).mean()
-    for name, u in utilities.items():
-        rows[name]["headroom_captured"] = metrics.headroom_captured(u.mean(), base, u_oracle.mean())
-    return {"utility": float(u_oracle.mean()), "method": method}
 
 
 def _latency(policies: list[Policy], ev: EvalSet, cfg, rows: dict[str, dict]) -> None:

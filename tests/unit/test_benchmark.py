@@ -144,3 +144,34 @@ def test_a_stage_downstream_of_a_stale_one_will_run_though_its_own_inputs_look_u
             "seeds@ldro-1": ["select"], "summary": ["seeds@ldro-1", "sweep"], "sweep": []}  # fmt: skip
     assert will_run(ordered, deps, {"rl@grpo-0.001"}) == [False, True, True, True, True, False]
     assert will_run(ordered, deps, set()) == [False] * 6
+
+
+def test_results_page_names_each_run_when_reports_come_from_several():
+    from dualrerank.benchmark.render import render
+    from dualrerank.benchmark.results import summarize
+
+    old = {"commit": "a" * 40, "dirty": False, "date": "2026-12-01 10:00 UTC"}
+    new = {"commit": "b" * 40, "dirty": True, "date": "2026-12-06 15:00 UTC"}
+    reports = {
+        "sweep": {"results": [{"strength": 0.5, "oracle": 2.0, "headroom_captured": {"nar_kd": 0.1}}], "run": new},
+        "evaluate": {
+            "policies": {"nar_ldro_bon4": {"true_utility": 1.8}},
+            "best_of_n_sizes": [4],
+            "diagnostics": {"student": "nar_kd", "ptar": 0.9, "ptar_viewport": 0.95, "collapse_rate": 0.0},
+            "judge_audit": {
+                "n_requests": 3,
+                "n_lists": 4,
+                "spearman_within_request": {"rules": 0.4},
+                "selected_true_utility": {"rules": {"mean": 1.9, "gain_vs_released": None}},
+            },
+            "run": old,
+        },
+    }
+    page = render({"commit": "b" * 40, **summarize(reports)})
+    assert "- sweep: commit `bbbbbbbbbbbb` (uncommitted changes), 2026-12-06 15:00 UTC" in page
+    assert "- evaluate: commit `aaaaaaaaaaaa`, 2026-12-01 10:00 UTC" in page
+    assert "| 0.5 | 2.0000 | 0.100 |" in page  # sweep: strength, oracle, headroom captured per policy
+    assert "| 4 | 1.8000 |" in page  # Best-of-N by size
+    assert "Headline (nar_kd): PTAR 0.900" in page and "| rules | 0.400 | 1.9000 |" in page
+    one_run = render({"commit": "b" * 40, **summarize({"sweep": reports["sweep"]})})
+    assert "more than one run" not in one_run

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,9 +53,32 @@ def params_at(root: Path) -> Params:
     return load_params(root / "params.yaml")
 
 
+def git_commit(root: Path) -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout at ``root`` (or a folder inside it)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return done.stdout.strip()
+
+    sha = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if sha else None
+    return {"commit": sha, "dirty": None if status is None else bool(status)}
+
+
+def run_stamp(folder: Path) -> dict[str, Any]:
+    """Which code wrote a report, and when: the commit of the checkout holding ``folder``, and the UTC time."""
+    return {**git_commit(folder), "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
 def write_json(path: Path, obj: Any) -> Path:
-    """``obj`` as JSON (NaN and infinities as null), parents created."""
+    """``obj`` as JSON (NaN and infinities as null), parents created; a dict gets its ``run`` stamp, so a page
+    quoting reports of different runs can say which run each came from."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(obj, dict):
+        obj = {**obj, "run": run_stamp(path.parent)}
     path.write_text(json.dumps(finite_or_null(obj), indent=2, allow_nan=False) + "\n")
     return path
 

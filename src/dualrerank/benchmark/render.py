@@ -33,6 +33,7 @@ def header(r: dict[str, Any]) -> list[str]:
         "Rendered by `dualrerank bench results` from `data/reports/benchmark/results.json`,",
     ]
     lines += [f"benchmark run at commit `{commit}` on {r.get('date', 'n/a')} (`make benchmark`).", ""]
+    lines += provenance(r)
     lines += [
         "True utility comes from the simulated world and is reported only: every choice (learning rates) was made"
     ]
@@ -40,6 +41,25 @@ def header(r: dict[str, Any]) -> list[str]:
     if r.get("missing"):
         lines += [f"Reports not found: {', '.join(r['missing'])}.", ""]
     return lines
+
+
+def _commit(run: dict[str, Any] | None) -> str:
+    if not run or not run.get("commit"):
+        return "commit not recorded"
+    dirty = " (uncommitted changes)" if run.get("dirty") else ""
+    return f"commit `{run['commit'][:12]}`{dirty}, {run.get('date', 'n/a')}"
+
+
+def provenance(r: dict[str, Any]) -> list[str]:
+    """Which run each report comes from, when they are not all from one (a study rerun on its own)."""
+    by_run: dict[str, list[str]] = {}
+    for name, run in (r.get("runs") or {}).items():
+        by_run.setdefault(_commit(run), []).append(name)
+    if len(by_run) < 2:
+        return []
+    lines = ["The reports come from more than one run:", ""]
+    lines += [f"- {', '.join(names)}: {commit}" for commit, names in by_run.items()]
+    return [*lines, ""]
 
 
 def selection(r: dict[str, Any]) -> list[str]:
@@ -93,6 +113,70 @@ def policies(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def best_of_n(r: dict[str, Any]) -> list[str]:
+    lines = ["## Best-of-N: true utility as N grows (the released generator and judge)", ""]
+    lines += ["| N | true utility |", "|---|---|", *[f"| {n[2:]} | {fmt(u)} |" for n, u in r["best_of_n"].items()]]
+    return [*lines, ""]
+
+
+def diagnostics(r: dict[str, Any]) -> list[str]:
+    d = r["diagnostics"]
+    lines = ["## Diagnostics: students against the AR teacher's greedy lists", ""]
+    if d.get("student"):
+        lines += [
+            f"Headline ({d['student']}): PTAR {fmt(d.get('ptar'), 3)}, PTAR in the viewport "
+            f"{fmt(d.get('ptar_viewport'), 3)}, collapse rate {fmt(d.get('collapse_rate'), 3)}.",
+            "",
+        ]
+    lines += [
+        f"The teacher's entropy-consistency gap (ECG): {fmt(d.get('ecg'), 3)}.",
+        "",
+        "| student | PTAR | PTAR viewport | exact list | set overlap | collapse rate | collapse share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    keys = ("ptar", "ptar_viewport", "exact_agreement", "set_overlap", "collapse_rate", "collapse_share")
+    for name, row in (d.get("by_student") or {}).items():
+        lines.append(f"| {name} | " + " | ".join(fmt(row.get(k), 3) for k in keys) + " |")
+    return [*lines, ""]
+
+
+def judge_audit(r: dict[str, Any]) -> list[str]:
+    a = r["judge_audit"]
+    lines = [
+        "## Judge audit: the released judge on the released Best-of-N's own lists",
+        "",
+        f"{a.get('n_requests')} test requests, {a.get('n_lists')} lists each (generator {a.get('generator')}); "
+        f"agreement of the two evaluators within a request: {fmt(a.get('agreement_within_request'), 3)}.",
+        "",
+        "| judge | Spearman with the truth within a request | chosen list's true utility | vs the released judge |",
+        "|---|---|---|---|",
+    ]
+    spearman, chosen = a.get("spearman_within_request") or {}, a.get("selected_true_utility") or {}
+    for name in dict.fromkeys([*chosen, *spearman]):
+        pick = chosen.get(name) or {}
+        cells = [fmt(spearman.get(name), 3), fmt(pick.get("mean")), fmt(pick.get("gain_vs_released"))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def sweep(r: dict[str, Any]) -> list[str]:
+    rows = r["sweep"]
+    names = list(dict.fromkeys(n for row in rows for n in row["headroom_captured"]))
+    lines = ["## Headroom vs dependency strength (small worlds)", ""]
+    lines += ["| strength | oracle | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    for row in rows:
+        cells = [fmt(row["headroom_captured"].get(n), 3) for n in names]
+        lines.append(f"| {row['strength']:g} | {fmt(row.get('oracle'))} | " + " | ".join(cells) + " |")
+    return [
+        *lines,
+        "",
+        "Cells: headroom captured over score-and-sort.",
+        "",
+        "![sweep](results/headroom_vs_strength.png)",
+        "",
+    ]
+
+
 def scaling(r: dict[str, Any]) -> list[str]:
     lines = ["## Scaling: the production cycle vs training requests", "", r["scaling"]["markdown"]]
     return [*lines, "![scaling](results/scaling.png)", ""]
@@ -111,8 +195,11 @@ SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[str]]], ...] = (
     ("finetune", finetune),
     ("drift", drift),
     ("policies", policies),
+    ("best_of_n", best_of_n),
+    ("diagnostics", diagnostics),
+    ("judge_audit", judge_audit),
 )
-SECTIONS += (("scaling", scaling), ("serving", serving))
+SECTIONS += (("sweep", sweep), ("scaling", scaling), ("serving", serving))
 
 
 def render(results: dict[str, Any]) -> str:

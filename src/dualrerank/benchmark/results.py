@@ -8,30 +8,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from dualrerank.benchmark.common import BenchPaths, read_json, write_json
+from dualrerank.benchmark.common import BenchPaths, git_commit, read_json, write_json
 
 REPORTS = ("select", "finetune", "drift", "evaluate", "scaling", "serving", "sweep")
 POLICY_FIELDS: tuple[str, ...] = ("true_utility", "true_utility_ci95", "headroom_captured", "evaluator_utility")
 POLICY_FIELDS += ("heldout_evaluator_utility",)
-
-
-def git_commit(root: Path) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout at ``root``."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        return done.stdout.strip()
-
-    sha = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if sha else None
-    return {"commit": sha, "dirty": None if status is None else bool(status)}
 
 
 def policy_table(evaluate: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -48,6 +32,7 @@ def drift_verdicts(drift: dict[str, Any]) -> dict[str, Any]:
 def summarize(reports: dict[str, Any]) -> dict[str, Any]:
     """The quoted figures from the reports found (``reports``: name -> parsed JSON)."""
     out: dict[str, Any] = {"missing": [r for r in REPORTS if r not in reports]}
+    out["runs"] = {name: rep.get("run") for name, rep in reports.items()}
     if "select" in reports:
         s = reports["select"]
         out["selection"] = {"rule": s["selection"], "chosen_lr": {m: r["lr"] for m, r in s["chosen"].items()}}
@@ -64,7 +49,13 @@ def summarize(reports: dict[str, Any]) -> dict[str, Any]:
         out["policies"] = policy_table(e)
         out["oracle"] = e.get("oracle")
         d = e.get("diagnostics", {})
-        out["diagnostics"] = {"ecg": d.get("ecg"), "by_student": d.get("by_student", {})}
+        out["diagnostics"] = {k: d.get(k) for k in ("student", "ptar", "ptar_viewport", "collapse_rate", "ecg")}
+        out["diagnostics"]["by_student"] = d.get("by_student", {})
+        out["judge_audit"] = e.get("judge_audit")
+        out["best_of_n"] = {
+            f"n={n}": e.get("policies", {}).get(f"nar_ldro_bon{n}", {}).get("true_utility")
+            for n in e.get("best_of_n_sizes", [])
+        }
         out["evaluator_correlation"] = e.get("evaluator_correlation")
     if "scaling" in reports:
         out["scaling"] = {"runs": reports["scaling"]["runs"], "markdown": reports["scaling"]["markdown"]}

@@ -175,3 +175,25 @@ def test_results_page_names_each_run_when_reports_come_from_several():
     assert "Headline (nar_kd): PTAR 0.900" in page and "| rules | 0.400 | 1.9000 |" in page
     one_run = render({"commit": "b" * 40, **summarize({"sweep": reports["sweep"]})})
     assert "more than one run" not in one_run
+
+
+def test_a_run_is_dirty_for_code_changes_not_for_the_lock_files_a_run_writes(tmp_path):
+    import subprocess
+
+    from dualrerank.benchmark.common import git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "reports").mkdir()
+    for name in ("code.py", "dvc.lock", "reports/dvc.lock"):
+        (tmp_path / name).write_text("a\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    assert git_commit(tmp_path / "reports") == {"commit": git_commit(tmp_path)["commit"], "dirty": False}
+    for name in ("dvc.lock", "reports/dvc.lock"):
+        (tmp_path / name).write_text("b\n")
+    assert git_commit(tmp_path / "reports")["dirty"] is False  # a benchmark rewrites its locks as it runs
+    (tmp_path / "code.py").write_text("b\n")
+    assert git_commit(tmp_path / "reports")["dirty"] is True  # seen from a folder inside the checkout too

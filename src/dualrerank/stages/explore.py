@@ -6,9 +6,10 @@ chance, while it ranks the logging policy's own lists well (docs/finetune.md, "W
 does what a production team does before trusting a reward model on a new policy: it shows the new policy's pages
 to traffic and logs the feedback. The distilled student draws ``pages_per_request`` Gumbel-Max pages for every
 training request (the fine-tuning groups' sampler and temperature); their feedback is drawn like the logs'; each
-evaluator is retrained, same network and seed, on its own half of the training requests with both the logging
-policy's and the round's logs (so the two stay disjoint), and written as ``<evaluator>_explore``, the files
-fine-tuning reads.
+evaluator continues from its logged fit on its own half of the training requests (so the two stay disjoint), in
+batches of whole requests: the logging policy's page and the round's pages of each, regressed response by response
+and compared with each other (``within_weight``, docs/judge.md). It is written as ``<evaluator>_explore``, the
+files fine-tuning reads.
 
 The world only *logs* here (sampled clicks, watch time, page outcomes); its utility is never read. Logs without a
 world (Parquet/CSV) cannot be explored offline, and ``enabled: false`` switches the round off: either way the

@@ -88,7 +88,8 @@ class EvaluatorLitModule(LitBase):
 
     A batch holds either one logged page per request (``logged_page``, ``feedback`` per candidate,
     ``page_feedback``) or several (``pages [B, G, K]``, ``slot_feedback [B, G, K, L]`` per slot,
-    ``page_outcomes [B, G, P]``; see ``grouped_pages``): the request's items are encoded once for all its pages.
+    ``page_outcomes [B, G, P]``; see ``data.datamodule.grouped_tensors``): the request's items are encoded once
+    for all its pages.
     """
 
     net: ListEvaluator

@@ -7,11 +7,10 @@ the git commit the benchmark ran at. True-utility figures are reported only: no 
 from __future__ import annotations
 
 import argparse
-import datetime
 from pathlib import Path
 from typing import Any
 
-from dualrerank.benchmark.common import BenchPaths, git_commit, read_json, write_json
+from dualrerank.benchmark.common import BenchPaths, read_json, run_stamp, write_json
 
 REPORTS = ("select", "finetune", "drift", "evaluate", "scaling", "serving", "sweep")
 POLICY_FIELDS: tuple[str, ...] = ("true_utility", "true_utility_ci95", "headroom_captured", "evaluator_utility")
@@ -75,10 +74,6 @@ def load_reports(bench: BenchPaths) -> dict[str, Any]:
 def main(argv: list[str], root: Path) -> int:
     argparse.ArgumentParser(prog="dualrerank bench summary", description=__doc__).parse_args(argv)
     bench = BenchPaths(root)
-    results = {
-        **git_commit(root),
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        **summarize(load_reports(bench)),
-    }
+    results = {**run_stamp(root), **summarize(load_reports(bench))}
     print(f"bench summary: {write_json(bench.results, results)}")
     return 0

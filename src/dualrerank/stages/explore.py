@@ -141,11 +141,11 @@ def run(params: Params, paths: Paths) -> dict[str, float]:
     figures: dict[str, float] = {}
     source = ((cfg,), (paths.model("student"),))  # the round's logs come from this student and these settings
     for role, mask in (("evaluator", main_rows), ("evaluator_heldout", ~main_rows)):
-        idx = np.flatnonzero(mask)
+        logs = train.subset(np.flatnonzero(mask))
         name = outputs(paths)[role].stem  # warm start: the logged evaluator, a few epochs on the round's logs too
         figures |= fit_evaluator(
-            params, paths, meta, role, train.subset(idx), val_t, name, source, paths.model(role), cfg.refit_epochs,
-            grouped=request_pages(train.subset(idx), explored.subset(np.flatnonzero(mask[rows])), M),
+            params, paths, meta, role, logs, val_t, name, source, paths.model(role), cfg.refit_epochs,
+            grouped=request_pages(logs, explored.subset(np.flatnonzero(mask[rows])), M),
             within_weight=cfg.within_weight,
         )  # fmt: skip
     weights = {**params.data.reward.item, **params.data.reward.page}

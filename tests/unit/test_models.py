@@ -225,12 +225,56 @@ def test_evaluator_pair_terms_count_identity_matches_among_filled_slots():
     assert torch.all(out[..., 2:] == 0)
 
 
+def structure_probe(part: str):
+    """A PageStructure on 4-slot pages with screens of 2 slots, every weight zero except ``part``'s path."""
+    from dualrerank.models.evaluator import PageStructure
+
+    ps = PageStructure(IDENTITY_GROUPS, d_model=16, n_out=2, page_len=K, viewport=2)
+    with torch.no_grad():
+        if part == "author":
+            ps.pair_out.weight[0, 0] = -1.0 / ps.gain  # output 0 <- same "author" on the same screen
+        elif part == "neighbour":
+            ps.neighbour_out.weight[1] = 1.0 / ps.gain  # output 1 <- sum of the row neighbour's token
+        elif part == "context":
+            ps.context_out.weight.normal_()
+    return ps
+
+
+def test_page_structure_starts_at_zero_and_counts_same_screen_identities():
+    x = inputs()
+    pages = torch.tensor([[0, 1, 2, 4], [0, 2, 1, -1], [0, 2, 4, 3]])  # author pair 0/1 together, apart, 0/3 apart
+    raw, tokens = x.item_features[0][pages.clamp_min(0)], torch.randn(3, K, 16)
+    assert torch.all(structure_probe("none")(raw, tokens, pages < 0) == 0)
+    out = structure_probe("author")(raw, tokens, pages < 0)
+    torch.testing.assert_close(out[0, :, 0], torch.tensor([-1.0, -1.0, 0.0, 0.0]))  # slots 0-1 share a screen
+    torch.testing.assert_close(out[1, :, 0], torch.zeros(K))  # the same pair on slots 0 and 2: two screens
+    torch.testing.assert_close(out[2, :, 0], torch.zeros(K))
+    assert torch.all(out[..., 1] == 0)
+
+
+def test_page_structure_reads_the_row_neighbour_and_the_item_before():
+    x = inputs()
+    pages = torch.tensor([[0, 1, 2, 3], [0, 1, 3, 2], [5, 1, 2, 3]])
+    raw, tokens = x.item_features[0][pages.clamp_min(0)], torch.randn(1, N, 16)[0][pages]
+    beside = structure_probe("neighbour")(raw, tokens, pages < 0)[..., 1]
+    torch.testing.assert_close(beside[:, 0], tokens[:, 1].sum(-1))  # slot 0 <- slot 1, and back
+    torch.testing.assert_close(beside[:, 3], tokens[:, 2].sum(-1))
+    context = structure_probe("context")(raw, tokens, pages < 0)
+    assert torch.all(context[:, 0] == 0)  # nothing before the first slot
+    torch.testing.assert_close(context[0, :2], context[1, :2])  # slots 0-1 unchanged by swapping slots 2 and 3
+    assert not torch.allclose(context[0, 2], context[1, 2])
+    torch.testing.assert_close(context[0, 2:], context[2, 2:])  # a new item on slot 0: only slot 1 reads it
+    assert not torch.allclose(context[0, 1], context[2, 1])
+
+
 def test_pairwise_evaluator_scores_lists_alone_and_reloads(tmp_path):
     torch.manual_seed(0)
-    hp = {**EVAL_HP, "residual": True, "pairwise": True, "identity_groups": IDENTITY_GROUPS}
+    hp = {**EVAL_HP, "residual": True, "pairwise": True, "identity_groups": IDENTITY_GROUPS, "structure": True}
     ev = build_model("evaluator", hp).eval()
     with torch.no_grad():
         ev.pairs.slot_pair.normal_()
+        for p in (*ev.structure.parameters(), *ev.structure_page.parameters()):
+            p.normal_()
     x = inputs()
     pages = torch.tensor([[[0, 1, 3, -1], [0, 2, 4, 1], [6, 5, 4, 3]]] * B)
     item, page = ev(x, pages)

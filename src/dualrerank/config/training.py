@@ -102,6 +102,7 @@ class EvaluatorNetConfig(Section):
     arch: Literal["transformer", "bilstm"]
     residual: bool  # per-item pathway + slot bias added to the sequence model's per-slot output
     pairwise: bool  # explicit pair terms: same author / category (data.reward.rules), learned similarity
+    structure: bool  # direct page-structure terms on each slot's outputs: same screen, item before, row neighbour
     d_model: int
     n_heads: int
     n_layers: int

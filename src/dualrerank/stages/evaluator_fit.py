@@ -17,7 +17,8 @@ from dualrerank.config.data import RuleConfig
 from dualrerank.config.training import EvaluatorNetConfig
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
-from dualrerank.models.evaluator import ListEvaluator
+from dualrerank.evaluation.evalset import layout_viewport
+from dualrerank.models.evaluator import STRUCTURE_GAIN, ListEvaluator
 from dualrerank.models.io import build_evaluator, load_as
 from dualrerank.paths import Paths
 from dualrerank.rewards import identity_groups
@@ -41,10 +42,13 @@ def target_kinds(slates: Slates) -> tuple[list[str], list[float], list[str]]:
     return item_kinds, scales, page_kinds
 
 
-def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates, rules: RuleConfig) -> dict[str, Any]:
-    """The evaluator's hyper-parameters; its pair terms match identities on the columns that ``rules`` names."""
+def evaluator_hparams(
+    meta: SlateMeta, net: EvaluatorNetConfig, train: Slates, rules: RuleConfig, viewport: int
+) -> dict[str, Any]:
+    """The evaluator's hyper-parameters; its pair terms match identities on the columns that ``rules`` names, and
+    its page-structure terms start from screens of ``viewport`` slots."""
     item_kinds, scales, page_kinds = target_kinds(train)
-    groups = identity_groups(meta.item_features, rules) if net.pairwise else []
+    groups = identity_groups(meta.item_features, rules) if net.pairwise or net.structure else []
     return {
         "n_item_features": len(meta.item_features),
         "n_context_features": len(meta.context_features),
@@ -59,6 +63,9 @@ def evaluator_hparams(meta: SlateMeta, net: EvaluatorNetConfig, train: Slates, r
         "residual": net.residual,
         "pairwise": net.pairwise,
         "identity_groups": groups,
+        "structure": net.structure,
+        "viewport": viewport,
+        "structure_gain": STRUCTURE_GAIN,
         "dropout": net.dropout,
     }
 
@@ -98,7 +105,7 @@ def fit_evaluator(
         net, record = load_as(warm_start, ListEvaluator)
         hp = record["hparams"]
     else:
-        hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules)
+        hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules, layout_viewport(paths, meta))
         net = build_evaluator(hp)
         fit_normalization(net.inputs, tr)
     optim = cfg.optim if max_epochs is None else replace(cfg.optim, max_epochs=max_epochs)

@@ -17,7 +17,6 @@ from dualrerank.config.data import RuleConfig
 from dualrerank.config.training import EvaluatorNetConfig
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
-from dualrerank.evaluation.evalset import layout_viewport
 from dualrerank.models.evaluator import STRUCTURE_GAIN, ListEvaluator
 from dualrerank.models.io import build_evaluator, load_as
 from dualrerank.paths import Paths
@@ -105,7 +104,7 @@ def fit_evaluator(
         net, record = load_as(warm_start, ListEvaluator)
         hp = record["hparams"]
     else:
-        hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules, layout_viewport(paths, meta))
+        hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules, params.world.viewport)
         net = build_evaluator(hp)
         fit_normalization(net.inputs, tr)
     optim = cfg.optim if max_epochs is None else replace(cfg.optim, max_epochs=max_epochs)

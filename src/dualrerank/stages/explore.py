@@ -43,7 +43,7 @@ from dualrerank.world.logs import WORLD_RESPONSES
 from dualrerank.world.responses import sample_responses
 from dualrerank.world.simulator import World
 
-SECTIONS = ("data", "train_evaluator", "explore")
+SECTIONS = ("data", "world", "train_evaluator", "explore")
 
 
 def outputs(paths: Paths) -> dict[str, Path]:

@@ -12,7 +12,7 @@ from dualrerank.paths import Paths
 from dualrerank.stages.common import load_data
 from dualrerank.stages.evaluator_fit import fit_evaluator, halves
 
-SECTIONS = ("data", "train_evaluator")
+SECTIONS = ("data", "world", "train_evaluator")
 
 
 def run(params: Params, paths: Paths) -> dict[str, float]:

@@ -78,10 +78,14 @@ def test_drifting_component_swings_grpo_but_not_the_streaming_scale():
 
 
 def test_ema_scale_follows_the_known_sequence():
-    eta = 0.5
+    """Worked by hand with an asymmetric rate (at eta = 0.5, swapping eta and 1 - eta would go unnoticed):
+    s <- 0.75 s + 0.25 observed once a component has started; it starts at its first non-zero observation."""
+    eta = 0.25
     scale, ready = torch.ones(2), torch.zeros(2, dtype=torch.bool)
     observed = [torch.tensor([2.0, 0.0]), torch.tensor([4.0, 0.0]), torch.tensor([0.0, 6.0]), torch.tensor([1.0, 2.0])]
-    expected = [[2.0, 1.0], [3.0, 1.0], [1.5, 6.0], [1.25, 4.0]]  # component 1 starts at its first non-zero value
+    # step 2: 0.75*2 + 0.25*4 = 2.5; step 3: 0.75*2.5 + 0 = 1.875, component 1 starts at 6;
+    # step 4: 0.75*1.875 + 0.25*1 = 1.65625 and 0.75*6 + 0.25*2 = 5
+    expected = [[2.0, 1.0], [2.5, 1.0], [1.875, 6.0], [1.65625, 5.0]]
     ready_expected = [[True, False], [True, False], [True, True], [True, True]]
     for obs, exp, rdy in zip(observed, expected, ready_expected):
         scale, ready = ema_update(scale, ready, obs, eta)

@@ -57,15 +57,14 @@ def _bench_serve(args: argparse.Namespace) -> int:
     import json
 
     from dualrerank.bench.serve import bench_serve
+    from dualrerank.benchmark.common import write_json
     from dualrerank.config import load_params
     from dualrerank.paths import Paths
 
     root = Path(args.root).resolve()
     paths = Paths(root)
     result = bench_serve(load_params(root / "params.yaml").package, paths.split("test"), root)
-    out = Path(args.out) if args.out else paths.report("serving.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_json(Path(args.out) if args.out else paths.report("serving.json"), result)  # stamped with its run
     print(json.dumps({"ratios": result["ratios"], "checks": result["checks"]}, indent=2))
     print(f"report: {out}")
     return 0

@@ -1,0 +1,96 @@
+"""The live loop's impression log: served pages and their feedback, one Parquet partition per round.
+
+Rows follow the input data contract (``data.schema``: one row per (request, candidate), ``logged_position`` = the
+slot the served page put the candidate on, -1 if not shown) plus who served them (``SERVED_COLUMNS``: the arm, the
+model version and the Best-of-N size). Partitions live at ``ROOT/round=NNNN/impressions.parquet``, so the folder
+reads as one hive-partitioned dataset (``pandas.read_parquet(ROOT)``) and DVC versions it as one output.
+
+Guarantees a rerun relies on:
+
+- **idempotent by request id**: a request already in the store (in any round) is never written again; ``append``
+  says how many rows it skipped, so a rerun of a half-finished round adds only what is missing;
+- **atomic**: a partition is written to a temporary file in its own folder and renamed over the old one, so a
+  crash mid-write leaves the previous partition whole;
+- **quarantine**: a partition that fails validation goes to ``ROOT/_quarantine/round=NNNN/`` with its report, out of
+  the dataset (Parquet readers skip ``_`` and ``.`` names), and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from dualrerank.data.schema import REQUEST_ID
+
+ARM, MODEL_VERSION, N_SAMPLES = "arm", "model_version", "n_samples"
+SERVED_COLUMNS = (ARM, MODEL_VERSION, N_SAMPLES)
+PARTITION_FILE = "impressions.parquet"
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What ``LogStore.append`` did: rows written, and rows skipped because their request was already logged."""
+
+    written: int
+    duplicated: int
+
+
+@dataclass(frozen=True)
+class LogStore:
+    root: Path
+
+    def partition(self, round_: int) -> Path:
+        return self.root / f"round={round_:04d}" / PARTITION_FILE
+
+    def rounds(self) -> list[int]:
+        """The rounds with a partition, in order (quarantined ones excluded)."""
+        found = (p.parent.name for p in self.root.glob(f"round=*/{PARTITION_FILE}"))
+        return sorted(int(name.split("=", 1)[1]) for name in found)
+
+    def read(self, rounds: list[int] | None = None) -> pd.DataFrame:
+        """Every logged row (or those of ``rounds``), with a ``round`` column, in round order."""
+        parts = [
+            pd.read_parquet(self.partition(r)).assign(round=r) for r in self.rounds() if rounds is None or r in rounds
+        ]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def request_ids(self) -> set[str]:
+        """The ids of every logged request, across rounds."""
+        ids: set[str] = set()
+        for r in self.rounds():
+            ids.update(pd.read_parquet(self.partition(r), columns=[REQUEST_ID])[REQUEST_ID].astype(str))
+        return ids
+
+    def append(self, round_: int, table: pd.DataFrame) -> Appended:
+        """Add ``table``'s rows to round ``round_``'s partition, skipping requests the store already holds."""
+        missing = [c for c in (REQUEST_ID, *SERVED_COLUMNS) if c not in table.columns]
+        if missing:
+            raise ValueError(f"impressions need the columns {missing} (who served them); got {list(table.columns)}")
+        seen = table[REQUEST_ID].astype(str).isin(self.request_ids())
+        new = table.loc[~seen]
+        if len(new):
+            path = self.partition(round_)
+            merged = pd.concat([pd.read_parquet(path), new], ignore_index=True) if path.exists() else new
+            write_atomically(merged, path)
+        return Appended(written=len(new), duplicated=int(seen.sum()))
+
+    def quarantine(self, round_: int, table: pd.DataFrame, report: str) -> Path:
+        """Keep a partition that failed validation, with its report, outside the dataset; returns its folder."""
+        folder = self.root / "_quarantine" / f"round={round_:04d}"
+        write_atomically(table, folder / PARTITION_FILE)
+        (folder / "report.txt").write_text(report)
+        return folder
+
+
+def write_atomically(table: pd.DataFrame, path: Path) -> None:
+    """Write ``table`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -50,7 +50,7 @@ class PairInteractions(nn.Module):
         return self.out((nnf.gelu(z) * pair[..., None]).sum(2))
 
 
-STRUCTURE_GAIN = 30.0  # PageStructure's output scale (chosen on validation with the judge audit: 10 < 30 = 100)
+STRUCTURE_GAIN = 30.0  # PageStructure's output scale, chosen with the judge audit on validation (docs/judge.md)
 
 
 class PageStructure(nn.Module):
@@ -59,11 +59,12 @@ class PageStructure(nn.Module):
     A feed page changes how each item is received in a few known ways, and each gets its own term, added straight
     to the slot's raw outputs (logit or pre-softplus mean) rather than mixed into a hidden state:
 
-    - **similarity on the same screen**: for every other filled slot ``j``, one weight per pair feature (an
-      exact-identity match per configured column group, and a learned similarity ``u_i . u_j``), summed over
-      ``j`` through a learned slot-pair gate that starts at "same screen" (``viewport`` slots, two per row);
-    - **the item before**: a low-rank bilinear term of the previous slot's item and this one (what the user
-      has just seen changes what they want next);
+    - **similarity on the same screen**: for every filled slot ``j``, one weight per pair feature (an
+      exact-identity match per configured column group, and learned similarity units ``GELU(u_i * u_j)``), summed
+      over ``j`` through a learned slot-pair gate that starts at "another slot on the same screen" (``viewport``
+      slots, two per row);
+    - **the item before**: a small network ``GELU(A x_{k-1} + B x_k)`` of the previous slot's item and this one
+      (what the user has just seen changes what they want next);
     - **the neighbour in the row**: a linear term of the item beside this one (side-by-side items compete for
       the look).
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from dualrerank.data import schema as S
-from dualrerank.world.requests import context_feature_names, item_feature_names
+from dualrerank.world.requests import RequestSet, context_feature_names, item_feature_names
 from dualrerank.world.simulator import World
 
 LONG_VIEW = f"{S.LABEL_PREFIX}long_view"  # watched to the end; an extra per-item feedback column
@@ -28,10 +28,19 @@ def log_table(
 
     Feature columns are named after the simulated world's features unless ``item_names`` /
     ``context_names`` are given (a world built from other data, e.g. ``world/letor.py``)."""
-    req = world.requests
+    pages, resp = world.log(world.requests, seed)
+    item_names = item_feature_names(world.cfg) if item_names is None else item_names
+    context_names = context_feature_names(world.cfg) if context_names is None else context_names
+    return impressions_table(world.requests, pages, resp, item_names, context_names)
+
+
+def impressions_table(
+    req: RequestSet, pages: np.ndarray, resp: dict[str, np.ndarray], item_names: list[str], context_names: list[str]
+) -> pd.DataFrame:
+    """The long table of the data contract for requests ``req`` shown ``pages [R, K]`` (candidate indices) with
+    the sampled feedback ``resp`` (``sample_responses``' keys); the logs of ``generate`` and of the live loop."""
     R, N = req.item_id.shape
-    K = world.cfg.page_len
-    pages, resp = world.log(req, seed)
+    K = pages.shape[1]
 
     logged_position = np.zeros((R, N), dtype=np.int64)  # 0 = not shown
     np.put_along_axis(logged_position, pages, np.arange(1, K + 1)[None].repeat(R, 0), axis=1)
@@ -49,8 +58,6 @@ def log_table(
         S.ITEM_ID: req.item_id.reshape(-1),
     }
     ctx = np.repeat(req.context_features, N, axis=0)
-    context_names = context_feature_names(world.cfg) if context_names is None else context_names
-    item_names = item_feature_names(world.cfg) if item_names is None else item_names
     for j, name in enumerate(context_names):
         columns[name] = ctx[:, j]
     feats = req.item_features.reshape(R * N, -1)

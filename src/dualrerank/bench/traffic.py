@@ -28,20 +28,27 @@ def valid_bodies(slates: Slates, n_candidates: int, count: int) -> list[Body]:
     rows = np.flatnonzero(n_real >= n_candidates)[:count]
     if len(rows) < count:
         raise ValueError(f"only {len(rows)} requests have >= {n_candidates} candidates; {count} needed")
-    bodies = []
-    for r in rows:
-        cands = [
-            {
-                "item_id": str(slates.item_id[r, i]),
-                "features": slates.item_features[r, i].tolist(),
-                "upstream_score": float(slates.upstream_score[r, i]),
-            }
-            for i in range(n_candidates)
-        ]
-        bodies.append(
-            {"request_id": str(slates.request_id[r]), "context": slates.context[r].tolist(), "candidates": cands}
-        )
-    return bodies
+    return [slate_body(slates, r, n_candidates) for r in rows]
+
+
+def slate_body(slates: Slates, r: int, n_candidates: int | None = None) -> Body:
+    """Request ``r`` of ``slates`` as a body: its first ``n_candidates`` candidates (all real ones if None)."""
+    n = int((~slates.pad_mask[r]).sum()) if n_candidates is None else n_candidates
+    return rerank_body(
+        str(slates.request_id[r]), slates.item_id[r, :n], slates.item_features[r, :n], slates.upstream_score[r, :n],
+        slates.context[r],
+    )  # fmt: skip
+
+
+def rerank_body(
+    request_id: str, item_ids: np.ndarray, features: np.ndarray, upstream: np.ndarray, context: np.ndarray
+) -> Body:
+    """One ``POST /rerank`` body: candidates in upstream order with their features and upstream scores."""
+    cands = [
+        {"item_id": str(i), "features": f.tolist(), "upstream_score": float(u)}
+        for i, f, u in zip(item_ids, features, upstream, strict=True)
+    ]
+    return {"request_id": request_id, "context": context.tolist(), "candidates": cands}
 
 
 def _set(path: tuple[Any, ...], value: Any) -> Callable[[Body, random.Random], Body]:

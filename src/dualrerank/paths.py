@@ -108,6 +108,11 @@ class Paths:
         return self.reports / name
 
     @property
+    def live(self) -> Path:
+        """The live loop's state: its impression log store, model files, service logs (``dualrerank live``)."""
+        return self.data / "live"
+
+    @property
     def checkpoints(self) -> Path:
         """Per-stage Lightning checkpoints used to resume interrupted training (not DVC outputs)."""
         return self.data / "checkpoints"

@@ -47,6 +47,11 @@ def client(params: Params, root: Path = Path(".")) -> MlflowClient:
 
 def champion(params: Params, root: Path = Path(".")) -> ModelVersion | None:
     """The version the alias points at, or ``None`` when there is no such model or alias yet."""
+    return by_alias(params, params.release.alias, root)
+
+
+def by_alias(params: Params, alias: str, root: Path = Path(".")) -> ModelVersion | None:
+    """The version ``alias`` points at, or ``None`` when there is no such model or alias yet."""
     cfg, mlflow_client = params.release, client(params, root)
     try:
         model = mlflow_client.get_registered_model(cfg.model_name)
@@ -54,9 +59,9 @@ def champion(params: Params, root: Path = Path(".")) -> ModelVersion | None:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
         raise
-    if cfg.alias not in (model.aliases or {}):
+    if alias not in (model.aliases or {}):
         return None
-    return mlflow_client.get_model_version_by_alias(cfg.model_name, cfg.alias)
+    return mlflow_client.get_model_version_by_alias(cfg.model_name, alias)
 
 
 def latest(params: Params, root: Path = Path(".")) -> ModelVersion | None:
@@ -161,6 +166,6 @@ def example_ranking(generator: Path, evaluator: Path, example: dict[str, np.ndar
     return Reranker.from_files(generator, evaluator).rerank(x, 1).pages.numpy()
 
 
-def promote(params: Params, version: str, root: Path = Path(".")) -> None:
-    """Point the champion alias at ``version`` (the one place that moves it)."""
-    client(params, root).set_registered_model_alias(params.release.model_name, params.release.alias, version)
+def promote(params: Params, version: str, root: Path = Path("."), alias: str | None = None) -> None:
+    """Point the champion alias (or ``alias``: a live-loop arm's) at ``version`` (the one place that moves one)."""
+    client(params, root).set_registered_model_alias(params.release.model_name, alias or params.release.alias, version)

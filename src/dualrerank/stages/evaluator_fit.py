@@ -89,13 +89,15 @@ def fit_evaluator(
     max_epochs: int | None = None,
     grouped: dict | None = None,
     within_weight: float = 0.0,
+    dest: Path | None = None,
 ) -> dict[str, float]:
     """Train the ``role`` (``evaluator`` or ``evaluator_heldout``) network on ``train_logs``; write ``out``.
     ``source``: the configs and files ``train_logs`` were made with beyond the splits, so that an interrupted fit
     resumes only on the same logs. ``warm_start``: an evaluator file to continue from (its architecture, input
     normalisation and weights) instead of a fresh network; ``max_epochs`` overrides the section's. ``grouped``: the
     training batches when requests hold several pages (``grouped_tensors`` of ``train_logs``' requests), with the
-    within-request comparison weighted ``within_weight``."""
+    within-request comparison weighted ``within_weight``. ``dest``: where to write the model (``paths.model(out)``
+    unless given)."""
     cfg = params.train_evaluator
     net_cfg = cfg.main if role == "evaluator" else cfg.heldout
     seed_module(net_cfg.seed)
@@ -126,7 +128,7 @@ def fit_evaluator(
         "page_weights": _aligned(meta.page_feedback, weights.page),
         **meta.__dict__,
     }
-    sizes = save_and_log(paths.model(out), "evaluator", hp, net, info)
+    sizes = save_and_log(paths.model(out) if dest is None else dest, "evaluator", hp, net, info)
     return {f"{out}_{k}": v for k, v in sizes.items()}
 
 

@@ -30,6 +30,7 @@ from dualrerank.training.rl_module import PolicyLitModule
 from dualrerank.training.trainer import build_stream_trainer
 
 CHUNK = 512  # requests per forward pass outside training
+SCALE_BUFFERS = ("ema_scale", "ema_ready", "ref_scale")  # LDRO's streaming scale, carried from run to run
 
 
 @dataclass
@@ -40,6 +41,11 @@ class PolicyRun:
     module: PolicyLitModule
     curve: list[tuple[int, float]]  # (batches seen, normalised training reward on the probe requests)
     seconds: float
+
+    @property
+    def scale(self) -> dict[str, torch.Tensor]:
+        """LDRO's streaming-scale state at the end of the run (EMA, readiness, reference scale)."""
+        return {name: getattr(self.module, name).detach().clone() for name in SCALE_BUFFERS}
 
 
 def reward_spec(
@@ -102,15 +108,19 @@ def train_policy(
     teacher: ARTeacher | None = None,
     probe: dict[str, torch.Tensor] | None = None,
     tracking: str = "",
+    scale: dict[str, torch.Tensor] | None = None,
 ) -> PolicyRun:
     """One pass of ``method`` (``ldro`` | ``grpo``) over ``stream`` from a copy of ``start``; ``start`` is untouched.
     ``teacher`` is needed only as LDRO's KL reference (``ldro.kl_reference: teacher``); ``probe`` (validation
-    tensors with ``upstream_page``) adds the normalised-reward curve every ``cfg.probe_every`` steps."""
+    tensors with ``upstream_page``) adds the normalised-reward curve every ``cfg.probe_every`` steps. ``scale``: LDRO's
+    streaming-scale state to continue from (``PolicyRun.scale`` of an earlier run on the same stream)."""
     L.seed_everything(seed, verbose=False)
     stream.setdefault("reward_scale", torch.ones(len(stream["pad_mask"]), len(spec.components)))
     net = copy.deepcopy(start)
     kl_teacher = teacher if method == "ldro" and cfg.ldro.kl_reference == "teacher" else None
     module = PolicyLitModule(net, evaluator, spec, cfg, method, lr, kl_teacher, probe, seed)
+    for name, value in (scale or {}).items():
+        getattr(module, name).copy_(value)
     loader = torch.utils.data.DataLoader(TensorDictDataset(stream), batch_size=cfg.batch_size)
     t0 = time.perf_counter()
     trainer = build_stream_trainer(common, tracking, cfg.probe_every)

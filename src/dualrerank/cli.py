@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -127,6 +128,21 @@ def _bench(args: argparse.Namespace) -> int:
     return study_main(args.study)(list(args.args), Path(args.root).resolve())
 
 
+def _live(args: argparse.Namespace) -> int:
+    from dualrerank.config import load_params
+    from dualrerank.live.loop import LiveLoop, clear
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per round, not per file
+    root = Path(args.root)
+    params = load_params(root / "params.yaml", args.overlay)
+    if args.restart:
+        clear(root)
+    report = LiveLoop(params, root).run(args.rounds)
+    totals = {k: report[k] for k in ("lost_impressions", "duplicated_impressions")}
+    print(f"live: {len(report['rounds'])} rows in {root / 'data/reports/live.json'}; {totals}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dualrerank", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root holding params.yaml and data/")
@@ -170,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, help="audit only the first N requests of the split")
     p.add_argument("--out", help="also write the JSON result to this file")
     p.set_defaults(func=_audit_judge)
+
+    p = sub.add_parser("live", help="the live loop: arms served over HTTP, learning from their own logs (docs/live.md)")
+    p.add_argument("--rounds", type=int, help="play at most N rounds not done yet (default: all of live.rounds)")
+    p.add_argument("--restart", action="store_true", help="delete data/live and start from round 0")
+    p.add_argument("--overlay", action="append", help="YAML file of keys merged over params.yaml for this run")
+    p.set_defaults(func=_live)
 
     p = sub.add_parser("sweep", help="headroom vs dependency strength: small worlds at several strengths")
     p.set_defaults(func=_sweep)

@@ -16,7 +16,7 @@ def impressions(requests: list[str], arm: str = "ldro", candidates: int = 3) -> 
             "request_id": r,
             "ts": i,
             "item_id": f"{r}-{c}",
-            "logged_position": c if c < 2 else -1,
+            "logged_position": c + 1 if c < 2 else None,
             "click": float(c == 0),
             "arm": arm,
             "model_version": "3",
@@ -71,11 +71,14 @@ def test_impressions_must_say_who_served_them(tmp_path):
         LogStore(tmp_path).append(0, impressions(["a"]).drop(columns=["arm", "model_version"]))
 
 
-def test_a_quarantined_partition_is_kept_with_its_report_outside_the_dataset(tmp_path):
+def test_a_quarantined_partition_moves_out_of_the_dataset_with_its_report_and_stays_logged(tmp_path):
     store = LogStore(tmp_path)
     store.append(0, impressions(["a"]))
-    folder = store.quarantine(1, impressions(["b"]), "FAILED expect_column_values_to_not_be_null on ts: rows [0]")
-    assert store.rounds() == [0] and "b" not in store.request_ids()
-    assert "ts" in (folder / "report.txt").read_text()
-    assert len(pd.read_parquet(folder / "impressions.parquet")) == 3
+    store.append(1, impressions(["b"]))
+    folder = store.quarantine(1, "FAILED expect_column_values_to_not_be_null on ts: rows [0]")
+    assert store.rounds() == [0] and not store.partition(1).exists()
+    assert "ts" in (folder / "report.md").read_text()
+    assert len(pd.read_parquet(folder / "impressions.parquet")) == 3  # nothing lost
     assert pd.read_parquet(tmp_path)["request_id"].unique().tolist() == ["a"]  # the dataset skips the quarantine
+    assert "b" in store.request_ids()  # it was served: a rerun must not serve and log it again
+    assert store.append(1, impressions(["b"])).duplicated == 3

@@ -21,6 +21,7 @@ from dualrerank.config.common import CommonConfig
 from dualrerank.config.data import DataConfig, ValidateConfig
 from dualrerank.config.evaluation import EvaluateConfig
 from dualrerank.config.finetune import ExploreConfig, FinetuneConfig
+from dualrerank.config.live import LiveConfig
 from dualrerank.config.release import ReleaseConfig
 from dualrerank.config.serving import PackageConfig
 from dualrerank.config.sweep import SweepConfig
@@ -62,6 +63,7 @@ with warnings.catch_warnings():  # the ``validate`` section shadows pydantic's d
         sweep: SweepConfig
         benchmark: BenchmarkConfig
         release: ReleaseConfig
+        live: LiveConfig
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:

@@ -1,7 +1,7 @@
 """The live loop's impression log: served pages and their feedback, one Parquet partition per round.
 
 Rows follow the input data contract (``data.schema``: one row per (request, candidate), ``logged_position`` = the
-slot the served page put the candidate on, -1 if not shown) plus who served them (``SERVED_COLUMNS``: the arm, the
+slot the served page put the candidate on, null if not shown) plus who served them (``SERVED_COLUMNS``: the arm, the
 model version and the Best-of-N size). Partitions live at ``ROOT/round=NNNN/impressions.parquet``, so the folder
 reads as one hive-partitioned dataset (``pandas.read_parquet(ROOT)``) and DVC versions it as one output.
 
@@ -57,11 +57,17 @@ class LogStore:
         ]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
+    def quarantined(self, round_: int) -> Path:
+        return self.root / "_quarantine" / f"round={round_:04d}" / PARTITION_FILE
+
     def request_ids(self) -> set[str]:
-        """The ids of every logged request, across rounds."""
+        """The ids of every logged request, across rounds, quarantined partitions included (they were served)."""
+        files = [self.partition(r) for r in self.rounds()] + sorted(
+            self.root.glob(f"_quarantine/round=*/{PARTITION_FILE}")
+        )
         ids: set[str] = set()
-        for r in self.rounds():
-            ids.update(pd.read_parquet(self.partition(r), columns=[REQUEST_ID])[REQUEST_ID].astype(str))
+        for path in files:
+            ids.update(pd.read_parquet(path, columns=[REQUEST_ID])[REQUEST_ID].astype(str))
         return ids
 
     def append(self, round_: int, table: pd.DataFrame) -> Appended:
@@ -77,12 +83,15 @@ class LogStore:
             write_atomically(merged, path)
         return Appended(written=len(new), duplicated=int(seen.sum()))
 
-    def quarantine(self, round_: int, table: pd.DataFrame, report: str) -> Path:
-        """Keep a partition that failed validation, with its report, outside the dataset; returns its folder."""
-        folder = self.root / "_quarantine" / f"round={round_:04d}"
-        write_atomically(table, folder / PARTITION_FILE)
-        (folder / "report.txt").write_text(report)
-        return folder
+    def quarantine(self, round_: int, report: str) -> Path:
+        """Move round ``round_``'s partition, which failed validation, out of the dataset with its report (nothing
+        is deleted: the file is renamed); returns its new folder."""
+        target = self.quarantined(round_)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (target.parent / "report.md").write_text(report)
+        os.replace(self.partition(round_), target)
+        self.partition(round_).parent.rmdir()
+        return target.parent
 
 
 def write_atomically(table: pd.DataFrame, path: Path) -> None:

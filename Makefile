@@ -12,7 +12,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DVC_NO_ANALYTICS ?= 1
 
-.PHONY: benchmark venv run repro deploy worker test test-all lint typecheck imports serve bench-serve sweep clean-data help fetch-mslr run-mslr
+.PHONY: live benchmark venv run repro deploy worker test test-all lint typecheck imports serve bench-serve sweep clean-data help fetch-mslr run-mslr
 
 help:
 	@echo "make run    - set up .venv and run the production cycle on the default world, then print the results"
@@ -24,6 +24,7 @@ help:
 	@echo "make serve  - serve the packaged Best-of-N reranker with BentoML"
 	@echo "make sweep  - headroom vs dependency strength (small worlds) -> data/reports/sweep.json + plot"
 	@echo "make run-mslr - fetch the MSLR-WEB10K excerpt and run the whole pipeline on it (params.mslr.yaml)"
+	@echo "make live   - the live loop (needs make run): arms served over HTTP learn from their own logs -> data/reports/live.json"
 	@echo "make benchmark - the research benchmark (needs make run): flows/benchmark.py, then docs/results.md"
 	@echo "make bench-serve - load-test the served reranker (NAR Best-of-N vs AR teacher) -> data/reports/serving.json"
 
@@ -66,6 +67,9 @@ serve: venv
 
 bench-serve: venv
 	$(BIN)/dualrerank bench-serve
+
+live: venv
+	$(BIN)/python flows/live.py
 
 benchmark: venv
 	$(BIN)/python flows/benchmark.py

@@ -55,10 +55,10 @@ def _is_marker(file: Path) -> bool:
     return file.name == "__init__.py" and all(isinstance(n, ast.Expr) for n in body)
 
 
-def flow_module():
+def flow_module(name: str = "pipeline"):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("parity_flow", ROOT / "flows" / "pipeline.py")
+    spec = importlib.util.spec_from_file_location(f"parity_flow_{name}", ROOT / "flows" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -98,11 +98,13 @@ def test_data_flows_forward_only():
 
 
 def test_deployments_run_the_flow_with_parameters_it_accepts():
-    flow = flow_module()
-    accepted = set(inspect.signature(flow.pipeline.fn).parameters)
+    accepted = {
+        "flows/pipeline.py:pipeline": set(inspect.signature(flow_module().pipeline.fn).parameters),
+        "flows/live.py:live": set(inspect.signature(flow_module("live").live.fn).parameters),
+    }
     deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
-    assert {d["name"] for d in deployments} >= {"nightly-retrain", "streaming-finetune"}
+    assert {d["name"] for d in deployments} >= {"nightly-retrain", "streaming-finetune", "live-loop"}
     for d in deployments:
-        assert d["entrypoint"] == "flows/pipeline.py:pipeline"
-        assert set(d["parameters"]) <= accepted, d["name"]
+        assert d["entrypoint"] in accepted, d["name"]
+        assert set(d["parameters"]) <= accepted[d["entrypoint"]], d["name"]
         assert d["work_pool"]["name"] and d["schedules"], d["name"]

@@ -124,3 +124,20 @@ def test_a_corrupt_partition_is_quarantined_and_a_worse_challenger_is_not_promot
     assert str(registry.by_alias(params, "live-ldro", root).version) == start  # the alias did not move
     assert live.state["arms"]["ldro"]["version"] == start
     assert all(r["failed_requests"] == 0 for r in report["rounds"])
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_flow_plays_one_round_per_run_and_resumes(project_copy, prefect_api):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("live_flow", Path(__file__).resolve().parents[2] / "flows/live.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    root = live_project(project_copy)
+    first = module.live(root=str(root), rounds=1)
+    assert [r["round"] for r in first["rounds"]] == [0, 0]
+    second = module.live(root=str(root), rounds=1)  # the deployment's hourly run: the next round only
+    assert sorted({r["round"] for r in second["rounds"]}) == [0, 1]
+    assert second["lost_impressions"] == 0 and second["duplicated_impressions"] == 0
+    assert (root / "data/live/impressions.dvc").exists()  # the log store's version, recorded by DVC

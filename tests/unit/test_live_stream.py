@@ -103,3 +103,32 @@ def test_totals_count_lost_and_duplicated_impressions_from_the_store(tmp_path):
     store.partition(2).parent.mkdir(parents=True)  # a partition written past the id check (by hand)
     pd.concat([shown("1", range(3)), shown("0", range(1))]).to_parquet(store.partition(2))
     assert totals(store, {0: np.array([0, 1])}, 3)["duplicated_impressions"] == 4
+
+
+def test_the_gate_promotes_only_a_paired_gain_above_the_margin():
+    import torch
+
+    from dualrerank.live.learn import gate
+    from dualrerank.models.components import SlateInputs
+
+    tensors = {name: torch.zeros(4, 6) for name in SlateInputs._fields}  # the judge below reads none of them
+
+    def judge(x, pages):  # a page is worth minus the sum of its candidate indices: early candidates pay
+        return -pages.sum(-1).float()
+
+    current = torch.tensor([[0, 1, 2], [0, 1, 2], [3, 4, 5], [0, 2, 4]])
+    better = torch.tensor([[0, 1, 2], [0, 1, 3], [0, 1, 2], [0, 1, 2]])  # gains 0, -1, +9, +3
+    verdict = gate(judge, tensors, current, better, margin=0.0)
+    assert verdict["gain"] == pytest.approx(2.75) and verdict["promote"]
+    assert not gate(judge, tensors, current, better, margin=3.0)["promote"]
+    assert not gate(judge, tensors, better, current, margin=0.0)["promote"]  # the same pages the other way round
+
+
+def test_a_request_keeps_its_evaluator_whichever_rounds_replay_it():
+    from dualrerank.live.learn import main_share
+
+    ids = np.arange(10_000, 13_000).astype(str)
+    main = main_share(ids, 0.5)
+    np.testing.assert_array_equal(main_share(ids[::-1], 0.5), main[::-1])  # order and company do not matter
+    np.testing.assert_array_equal(main_share(ids[1000:], 0.5), main[1000:])
+    assert abs(main.mean() - 0.5) < 0.03

@@ -1,2 +1,2 @@
-"""The live loop: served traffic logged and learned from, round by round (being built: the impression log store
-and the split of users between arms)."""
+"""The live loop (docs/live.md): the reranker serves the world's users over HTTP, one service per arm, and each
+learning arm learns from its own logged traffic, round by round (``loop.LiveLoop``)."""

@@ -18,7 +18,7 @@ Guarantees a rerun relies on:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -38,9 +38,13 @@ class Appended:
     duplicated: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class LogStore:
+    """The store at ``root``, for one writer at a time (the loop): the logged request ids are read from disk once,
+    then kept up to date by ``append``."""
+
     root: Path
+    _ids: set[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def partition(self, round_: int) -> Path:
         return self.root / f"round={round_:04d}" / PARTITION_FILE
@@ -62,25 +66,30 @@ class LogStore:
 
     def request_ids(self) -> set[str]:
         """The ids of every logged request, across rounds, quarantined partitions included (they were served)."""
-        files = [self.partition(r) for r in self.rounds()] + sorted(
-            self.root.glob(f"_quarantine/round=*/{PARTITION_FILE}")
-        )
-        ids: set[str] = set()
-        for path in files:
-            ids.update(pd.read_parquet(path, columns=[REQUEST_ID])[REQUEST_ID].astype(str))
-        return ids
+        return set(self._known())
+
+    def _known(self) -> set[str]:
+        if self._ids is None:
+            files = [self.partition(r) for r in self.rounds()]
+            files += sorted(self.root.glob(f"_quarantine/round=*/{PARTITION_FILE}"))
+            self._ids = set()
+            for path in files:
+                self._ids.update(pd.read_parquet(path, columns=[REQUEST_ID])[REQUEST_ID].astype(str))
+        return self._ids
 
     def append(self, round_: int, table: pd.DataFrame) -> Appended:
         """Add ``table``'s rows to round ``round_``'s partition, skipping requests the store already holds."""
         missing = [c for c in (REQUEST_ID, *SERVED_COLUMNS) if c not in table.columns]
         if missing:
             raise ValueError(f"impressions need the columns {missing} (who served them); got {list(table.columns)}")
-        seen = table[REQUEST_ID].astype(str).isin(self.request_ids())
+        known = self._known()
+        seen = table[REQUEST_ID].astype(str).isin(known)
         new = table.loc[~seen]
         if len(new):
             path = self.partition(round_)
             merged = pd.concat([pd.read_parquet(path), new], ignore_index=True) if path.exists() else new
             write_atomically(merged, path)
+            known.update(new[REQUEST_ID].astype(str))
         return Appended(written=len(new), duplicated=int(seen.sum()))
 
     def quarantine(self, round_: int, report: str) -> Path:

@@ -107,16 +107,20 @@ class LiveLoop:
     def state_file(self) -> Path:
         return self.paths.live / "state.json"
 
+    def _settings(self) -> dict[str, Any]:
+        """The settings a loop must keep from start to end (``rounds`` may grow: the loop goes on)."""
+        return {k: v for k, v in self.cfg.model_dump(mode="json").items() if k != "rounds"}
+
     def _load_state(self) -> dict[str, Any]:
         if self.state_file.exists():
             state = json.loads(self.state_file.read_text())
-            if state.get("params") != self.cfg.model_dump(mode="json"):
+            if state.get("settings") != self._settings():
                 raise ValueError(
                     f"{self.state_file} was started with other live settings: finish it with those, or start over "
                     "with `dualrerank live --restart` (which deletes data/live)"
                 )
             return state
-        return {"params": self.cfg.model_dump(mode="json"), "rounds": {}}
+        return {"settings": self._settings(), "rounds": {}}
 
     def save(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
@@ -167,7 +171,9 @@ class LiveLoop:
 
     def _initial_arms(self) -> dict[str, dict[str, Any]]:
         params, root = self.params, self.paths.root
-        start = registry.champion(params, root) or registry.latest(params, root)
+        start, which = registry.champion(params, root), params.release.alias
+        if start is None:  # no release passed the gate yet: the newest registered version, said so
+            start, which = registry.latest(params, root), "newest (no champion yet)"
         if start is None:
             raise LookupError(f"no registered {params.release.model_name!r} version to start from: run `make run`")
         version = str(start.version)
@@ -185,7 +191,7 @@ class LiveLoop:
         tag = learn.package(params, self._files(generator, judge), version)
         for arm in self.cfg.arms:
             registry.promote(params, version, root, alias=f"live-{arm}")
-        print(f"live: every arm starts from {params.release.model_name} version {version} ({tag})", flush=True)
+        print(f"live: every arm starts from {params.release.model_name} version {version}, the {which} ({tag})")
         return {
             arm: {"version": version, "tag": tag, "generator": str(generator), "judge": str(judge), "scale": None}
             for arm in self.cfg.arms
@@ -472,6 +478,8 @@ class LiveLoop:
             self.state["arms"][arm] = {
                 "version": version, "tag": tag, "generator": str(generator), "judge": str(judge), "scale": scale_now,
             }  # fmt: skip
+        else:  # idempotent: after a crash between promotion and this record, the alias returns to what serves
+            registry.promote(self.params, s["version"], self.paths.root, alias=f"live-{arm}")
         verb = f"promoted version {version}" if verdict["promote"] else f"kept version {s['version']} (v{version} lost)"
         print(
             f"live: round {r} {arm}: held-out gain {verdict['gain']:+.4f} ± {verdict['gain_ci95']:.4f}; {verb}",

@@ -34,26 +34,32 @@ def totals(store: LogStore, served: dict[int, np.ndarray], page_len: int) -> dic
 
 
 def plot_live(report: dict[str, Any], path: Path) -> Path:
-    """Served true utility (95% intervals) and offline headroom captured, per round and arm, drift marked."""
+    """Per round and arm: served true utility, the gain over control (95% intervals) and the offline headroom
+    captured, with the drift marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = pd.DataFrame(report["rounds"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    if len(rows):
-        for arm, part in rows.groupby("arm", sort=False):
-            axes[0].errorbar(part["round"], part["served_true_utility"], yerr=part["served_true_utility_ci95"],
-                             marker="o", capsize=3, label=str(arm))  # fmt: skip
-            axes[1].plot(part["round"], part["offline_headroom_captured"], marker="o", label=str(arm))
-    for ax, title in zip(axes, ("served true utility (95% CI)", "offline headroom captured (test split)"), strict=True):
+    panels = (
+        ("served_true_utility", "served true utility (95% CI)"),
+        ("served_gain_vs_control", "served gain over control (95% CI)"),
+        ("offline_headroom_captured", "offline headroom captured (test split)"),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, (column, title) in zip(axes, panels, strict=True):
+        for arm, part in rows.groupby("arm", sort=False) if len(rows) else ():
+            error = part.get(f"{column}_ci95")
+            ax.errorbar(part["round"], part[column], yerr=error, marker="o", capsize=3, label=str(arm))
+        if column == "served_gain_vs_control":
+            ax.axhline(0.0, color="black", linewidth=0.8)
         if report.get("drift_round") is not None:
             ax.axvline(report["drift_round"] - 0.5, color="grey", linestyle="--", label="drift")
         ax.set_xlabel("round")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[1].legend()
+    axes[-1].legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -43,6 +43,7 @@ from dualrerank.config import Params
 from dualrerank.data import schema as S
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
+from dualrerank.evaluation.evalset import finite_or_null
 from dualrerank.evaluation.policies import run_policy, score_and_sort
 from dualrerank.live import learn
 from dualrerank.live.arms import assign_arms
@@ -253,7 +254,12 @@ class LiveLoop:
             if len(rows) == 0:
                 continue
             part = requests.subset(rows)
-            pages, versions = self.serve_rows(part, arms[rows])
+            try:
+                pages, versions = self.serve_rows(part, arms[rows])
+            finally:  # failed attempts count even when the chunk does not complete
+                for arm, count in self.services.take_failed().items():
+                    rs["failed_requests"][arm] = rs["failed_requests"].get(arm, 0) + count
+                self.save()
             world = self.world.at(r, part)
             feedback = sample_responses(
                 world.model, world.requests, pages, np.random.default_rng([self.cfg.seed, r, c])
@@ -265,8 +271,6 @@ class LiveLoop:
             table[N_SAMPLES] = self.cfg.n_samples
             appended = self.store.append(r, table)
             rs["duplicated_rows_skipped"] = rs.get("duplicated_rows_skipped", 0) + appended.duplicated
-            for arm, count in self.services.take_failed().items():
-                rs["failed_requests"][arm] = rs["failed_requests"].get(arm, 0) + count
             self.save()
             if self.faults.after_chunk is not None:
                 self.faults.after_chunk(r, c, self.services)
@@ -369,7 +373,10 @@ class LiveLoop:
         ctl = arm_of == "control"
         for name, row in rows.items():
             mine = arm_of == name
-            gain, half = (0.0, 0.0) if name == "control" else adjusted_gain(u[mine], c[mine], u[ctl], c[ctl])
+            if name == "control" or ctl.sum() < 2 or mine.sum() < 2:  # no comparison without both sides
+                gain, half = (0.0, 0.0) if name == "control" else (float("nan"), float("nan"))
+            else:
+                gain, half = adjusted_gain(u[mine], c[mine], u[ctl], c[ctl])
             row |= {"served_gain_vs_control": gain, "served_gain_vs_control_ci95": half}
         return list(rows.values())
 
@@ -521,7 +528,7 @@ class LiveLoop:
         report = self.report()
         path = self.paths.report("live.json")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2, allow_nan=False))
+        path.write_text(json.dumps(finite_or_null(report), indent=2, allow_nan=False))
         plot_live(report, self.paths.plots / "live.png")
         if (self.paths.root / ".dvc").exists():
             cmd = [sys.executable, "-m", "dvc", "add", "--quiet", str(self.store.root.relative_to(self.paths.root))]

@@ -89,7 +89,8 @@ def markdown_table(report: dict[str, Any]) -> str:
     head = "| " + " | ".join(name for name, _ in ROW_COLUMNS) + " |"
     lines = [head, "|" + "---|" * len(ROW_COLUMNS)]
     for row in report["rounds"]:
-        lines.append("| " + " | ".join(fmt.format(row[name]) for name, fmt in ROW_COLUMNS) + " |")
+        cells = (fmt.format(row[name]) if row[name] is not None else "-" for name, fmt in ROW_COLUMNS)
+        lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"lost impressions: {report['lost_impressions']}; duplicated: {report['duplicated_impressions']}")
     if report.get("drift_round") is not None:

@@ -487,7 +487,8 @@ class LiveLoop:
             }  # fmt: skip
         else:  # idempotent: after a crash between promotion and this record, the alias returns to what serves
             registry.promote(self.params, s["version"], self.paths.root, alias=f"live-{arm}")
-        verb = f"promoted version {version}" if verdict["promote"] else f"kept version {s['version']} (v{version} lost)"
+        kept = f"kept version {s['version']} (challenger v{version} not promoted)"
+        verb = f"promoted version {version}" if verdict["promote"] else kept
         print(
             f"live: round {r} {arm}: held-out gain {verdict['gain']:+.4f} ± {verdict['gain_ci95']:.4f}; {verb}",
             flush=True,

@@ -9,7 +9,7 @@ import pytest
 
 from dualrerank.config import replace
 from dualrerank.live.logstore import LogStore
-from dualrerank.live.loop import adjusted_gain, logged_reward, served_pages
+from dualrerank.live.measure import adjusted_gain, logged_reward, served_pages
 from dualrerank.live.report import totals
 from dualrerank.live.stream import DAY, LiveWorld
 from dualrerank.world.logs import impressions_table

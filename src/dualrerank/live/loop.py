@@ -37,22 +37,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dualrerank import metrics, registry
-from dualrerank.bench.traffic import rerank_body, slate_body
+from dualrerank import registry
+from dualrerank.bench.traffic import slate_body
 from dualrerank.config import Params
-from dualrerank.data import schema as S
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.evaluation.evalset import finite_or_null
-from dualrerank.evaluation.policies import run_policy, score_and_sort
 from dualrerank.live import learn
 from dualrerank.live.arms import assign_arms
 from dualrerank.live.logstore import ARM, MODEL_VERSION, N_SAMPLES, LogStore
-from dualrerank.live.report import plot_live, totals
+from dualrerank.live.measure import Truth
+from dualrerank.live.report import assemble, plot_live, round_lines
 from dualrerank.live.services import ArmServices
 from dualrerank.live.stream import LiveWorld
 from dualrerank.models.io import load_as, save_model
-from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.models.teacher import ARTeacher
 from dualrerank.paths import Paths
 from dualrerank.reranking import Judge
@@ -101,7 +99,7 @@ class LiveLoop:
         self.teacher = load_as(self.paths.model("teacher"), ARTeacher)[0]
         self.viewport = world.cfg.viewport
         self.state: dict[str, Any] = self._load_state()
-        self._offline: dict[tuple[str, bool], float] = {}
+        self.truth = Truth(params, self.paths, self.world, self.meta)
 
     # --- state ------------------------------------------------------------------------------------
     @property
@@ -156,7 +154,7 @@ class LiveLoop:
         if "arms" not in self.state:
             self.state["arms"] = self._initial_arms()
             self.save()
-        self._drifted_oracle()
+        self.truth.drifted_oracle()
         threads = [
             threading.Thread(target=self.services.start, args=(arm, s["tag"]), daemon=True)
             for arm, s in self.state["arms"].items()
@@ -255,7 +253,7 @@ class LiveLoop:
                 continue
             part = requests.subset(rows)
             try:
-                pages, versions = self.serve_rows(part, arms[rows])
+                pages, versions = self.services.rerank_pages(part, arms[rows], self.cfg.n_samples, self.meta.page_len)
             finally:  # failed attempts count even when the chunk does not complete
                 for arm, count in self.services.take_failed().items():
                     rs["failed_requests"][arm] = rs["failed_requests"].get(arm, 0) + count
@@ -274,37 +272,6 @@ class LiveLoop:
             self.save()
             if self.faults.after_chunk is not None:
                 self.faults.after_chunk(r, c, self.services)
-
-    def serve_rows(self, req: RequestSet, arms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``([R, K] candidate indices, [R] model versions)`` of the pages the arms' services returned."""
-        K = self.meta.page_len
-        pages = np.full((len(req), K), -1, dtype=np.int64)
-        versions = np.empty(len(req), dtype=object)
-        errors: list[BaseException] = []
-
-        def client(arm: str) -> None:
-            try:
-                for i in np.flatnonzero(arms == arm):
-                    body = rerank_body(
-                        str(req.request_id[i]), req.item_id[i], req.item_features[i], req.upstream_score[i],
-                        req.context_features[i],
-                    )  # fmt: skip
-                    body["n_samples"] = self.cfg.n_samples
-                    reply = self.services.rerank(arm, json.dumps(body).encode())
-                    index = {str(item): j for j, item in enumerate(req.item_id[i])}
-                    pages[i, : len(reply["ranking"])] = [index[item] for item in reply["ranking"]]
-                    versions[i] = reply["model_version"]
-            except BaseException as exc:  # surfaced in the caller's thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=client, args=(arm,), daemon=True) for arm in np.unique(arms)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-        return pages, versions
 
     # --- 2. validation ----------------------------------------------------------------------------
     def validate(self, r: int, rs: dict[str, Any]) -> None:
@@ -329,107 +296,12 @@ class LiveLoop:
         )
 
     # --- 3. measurement (the world's truth: report only) --------------------------------------------
+    def measure(self, r: int, requests: RequestSet, rs: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.truth.rows(r, requests, self.round_table(r), self.state["arms"], rs["failed_requests"])
+
     def round_table(self, r: int) -> pd.DataFrame:
         path = self.store.partition(r)
         return pd.read_parquet(path if path.exists() else self.store.quarantined(r))
-
-    def measure(self, r: int, requests: RequestSet, rs: dict[str, Any]) -> list[dict[str, Any]]:
-        """One row per arm: the world's expected utility of the pages it served, its logged reward, and its gain
-        over control with the covariate "what control's version would have served on the same request"."""
-        table = self.round_table(r)
-        K = self.meta.page_len
-        slates = learn.logs_to_slates(table, self.meta)
-        ids = slates.request_id.astype(np.int64)
-        world = self.world.at(r, requests.subset(ids - int(requests.request_id[0])))
-        u = world.utility(world.requests, served_pages(table, ids, world.requests.item_id, K))
-        control = self.state["arms"]["control"]
-        tensors = slate_tensors(slates)
-        counterfactual = learn.best_of_n_pages(
-            Path(control["generator"]), Path(control["judge"]), tensors, self.cfg.n_samples, self.params
-        )
-        c = world.utility(world.requests, counterfactual.numpy())
-        arm_of = table.groupby(S.REQUEST_ID)[ARM].first()
-        arm_of.index = arm_of.index.astype(np.int64)
-        arm_of = arm_of.reindex(ids).to_numpy()
-        weights = {**self.params.data.reward.item, **self.params.data.reward.page}
-        rows: dict[str, dict[str, Any]] = {}
-        for arm in (a for a in self.cfg.arms if (arm_of == a).any()):
-            part = table[table[ARM] == arm]
-            mean, half = metrics.mean_ci95(u[arm_of == arm])
-            rows[arm] = {
-                "round": r,
-                "arm": arm,
-                "requests": int((arm_of == arm).sum()),
-                "impressions_logged": int(part[S.LOGGED_POSITION].notna().sum()),
-                "failed_requests": int(rs["failed_requests"].get(arm, 0)),
-                "served_true_utility": mean,
-                "served_true_utility_ci95": half,
-                "logged_reward": logged_reward(part, weights),
-                "version": self.state["arms"][arm]["version"],
-                "model_version": str(part[MODEL_VERSION].mode().iloc[0]),
-                "drifted": self.world.drifted(r),
-                "offline_headroom_captured": self.offline_headroom(r, arm),
-            }
-        ctl = arm_of == "control"
-        for name, row in rows.items():
-            mine = arm_of == name
-            if name == "control" or ctl.sum() < 2 or mine.sum() < 2:  # no comparison without both sides
-                gain, half = (0.0, 0.0) if name == "control" else (float("nan"), float("nan"))
-            else:
-                gain, half = adjusted_gain(u[mine], c[mine], u[ctl], c[ctl])
-            row |= {"served_gain_vs_control": gain, "served_gain_vs_control_ci95": half}
-        return list(rows.values())
-
-    def offline_headroom(self, r: int, arm: str) -> float:
-        """The arm's served version (Best-of-``n_samples``) on the test split, as headroom captured over
-        score-and-sort against the oracle, in the world as it is in round ``r``."""
-        s = self.state["arms"][arm]
-        key = (s["version"], self.world.drifted(r))
-        if key not in self._offline:
-            test = self._test()
-            pages = learn.best_of_n_pages(
-                Path(s["generator"]), Path(s["judge"]), test["tensors"], self.cfg.n_samples, self.params
-            )
-            world = self.world.at(r, test["requests"])
-            u = world.utility(world.requests, pages.numpy()).mean()
-            base = world.utility(world.requests, test["baseline"]).mean()
-            self._offline[key] = metrics.headroom_captured(u, base, self._oracle(r, test["requests"]))
-        return self._offline[key]
-
-    def _test(self) -> dict[str, Any]:
-        if not hasattr(self, "_test_cache"):
-            test = Slates.load(self.paths.split("test"))
-            test = test.subset(slice(0, self.cfg.offline_requests))
-            tensors = slate_tensors(test)
-            pointwise, _ = load_as(self.paths.model("pointwise"), PointwiseScorer)
-            baseline = run_policy(score_and_sort(pointwise, self.meta.page_len), tensors).numpy()
-            requests = self.world.base.split_of(test.request_id.astype(np.int64))
-            self._test_cache = {"tensors": tensors, "requests": requests, "baseline": baseline}
-        return self._test_cache
-
-    def _oracle(self, r: int, requests: RequestSet) -> float:
-        """The oracle's mean utility on the test requests: ``generate``'s before the drift, the drifted world's
-        after it (``start`` computes that once, before the first round)."""
-        ids = requests.request_id.astype(str)
-        path = self.drifted_oracle_file if self.world.drifted(r) else self.paths.oracle
-        with np.load(path) as z:
-            found = dict(zip(z["request_id"].astype(str), z["utility"], strict=True))
-        return float(np.mean([found[i] for i in ids]))
-
-    @property
-    def drifted_oracle_file(self) -> Path:
-        return self.paths.live / "oracle_drifted.npz"
-
-    def _drifted_oracle(self) -> None:
-        """The oracle of the drifted world on the offline test requests (report only), once per loop."""
-        if self.cfg.drift.round is None or self.drifted_oracle_file.exists():
-            return
-        requests = self._test()["requests"]
-        print(f"live: the oracle of the drifted world on {len(requests)} test requests (once)", flush=True)
-        world = self.world.at(self.cfg.drift.round, requests)
-        best = world.oracle(world.requests, workers=max(os.cpu_count() or 1, 1))
-        self.drifted_oracle_file.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(self.drifted_oracle_file, request_id=requests.request_id.astype(str), utility=best.utility)
 
     # --- 4. learning ------------------------------------------------------------------------------
     def learn(self, r: int, requests: RequestSet, rs: dict[str, Any]) -> None:
@@ -480,7 +352,9 @@ class LiveLoop:
         if verdict["promote"]:
             registry.promote(self.params, version, self.paths.root, alias=f"live-{arm}")
             tag = learn.package(self.params, self._files(generator, judge), version)
-            out["swap"] = self.swap_under_load(arm, tag, gate)
+            n = {"n_samples": self.cfg.n_samples}  # probes during the swap: the gate requests, answers not logged
+            probes = [json.dumps(slate_body(gate, i) | n).encode() for i in range(min(len(gate), 64))]
+            out["swap"] = self.services.swap_under_load(arm, tag, probes)
             scale_now = {k: v.tolist() for k, v in run.scale.items()} if arm == "ldro" else None
             self.state["arms"][arm] = {
                 "version": version, "tag": tag, "generator": str(generator), "judge": str(judge), "scale": scale_now,
@@ -494,34 +368,6 @@ class LiveLoop:
             flush=True,
         )
         return out
-
-    def swap_under_load(self, arm: str, tag: str, gate: Slates) -> dict[str, Any]:
-        """Swap ``arm``'s service to ``tag`` while a client keeps sending it requests (answers not logged:
-        probes of the gate requests); every failed attempt counts."""
-        n = {"n_samples": self.cfg.n_samples}
-        bodies = [json.dumps(slate_body(gate, i) | n).encode() for i in range(min(len(gate), 64))]
-        done, sent, versions = threading.Event(), [0], set()
-
-        def probe() -> None:
-            while not done.is_set():
-                versions.add(self.services.rerank(arm, bodies[sent[0] % len(bodies)])["model_version"])
-                sent[0] += 1
-
-        thread = threading.Thread(target=probe, daemon=True)
-        t0 = time.perf_counter()
-        thread.start()
-        new = self.services.swap(arm, tag)
-        time.sleep(0.5)  # the probe reaches the new process
-        done.set()
-        thread.join()
-        failed = self.services.take_failed().get(arm, 0)
-        return {
-            "seconds": time.perf_counter() - t0,
-            "probes": sent[0],
-            "failed": failed,
-            "versions": sorted(versions),
-            "now": new.version,
-        }
 
     # --- records ----------------------------------------------------------------------------------
     def record(self, r: int) -> None:
@@ -538,74 +384,7 @@ class LiveLoop:
                 print(f"live: dvc add of the log store failed (the loop goes on):\n{out.stderr[-1500:]}", flush=True)
 
     def report(self) -> dict[str, Any]:
-        rows = []
-        for _, rs in sorted(self.state["rounds"].items(), key=lambda kv: int(kv[0])):
-            for row in rs.get("rows", []):
-                learned = rs.get("learned", {}).get(row["arm"], {})
-                seconds = round(sum(rs["seconds"].values()), 2)
-                rows.append(row | {"promoted": bool(learned.get("promoted", False)), "seconds": seconds})
-        size, first = self.cfg.requests_per_round, self.world.base.cfg.n_requests
-        requests = {
-            int(k): first + int(k) * size + np.arange(size)
-            for k, rs in self.state["rounds"].items()
-            if rs.get("served")
-        }
-        return {
-            "params": self.cfg.model_dump(mode="json"),
-            "drift_round": self.cfg.drift.round,
-            "rounds": rows,
-            **totals(self.store, requests, self.meta.page_len),
-            "phase_seconds": {k: rs["seconds"] for k, rs in self.state["rounds"].items()},
-            "learning": {k: rs.get("learned", {}) for k, rs in self.state["rounds"].items()},
-            "validation": {k: rs.get("validation") for k, rs in self.state["rounds"].items()},
-        }
+        return assemble(self.state, self.cfg, self.store, self.world.base.cfg.n_requests, self.meta.page_len)
 
     def _print_round(self, r: int) -> None:
-        rs = self.state["rounds"][str(r)]
-        for row in rs.get("rows", []):
-            print(
-                f"live: round {r} {row['arm']:>7}: served true utility {row['served_true_utility']:.4f} "
-                f"± {row['served_true_utility_ci95']:.4f}, vs control {row['served_gain_vs_control']:+.4f} "
-                f"± {row['served_gain_vs_control_ci95']:.4f}, offline headroom {row['offline_headroom_captured']:.3f}, "
-                f"failed {row['failed_requests']}",
-                flush=True,
-            )
-        print(
-            f"live: round {r} took {sum(rs['seconds'].values()):.0f} s "
-            + json.dumps({k: round(v, 1) for k, v in rs["seconds"].items()}),
-            flush=True,
-        )
-
-
-def served_pages(table: pd.DataFrame, ids: np.ndarray, item_ids: np.ndarray, K: int) -> np.ndarray:
-    """``[R, K]`` candidate indices of the pages logged for requests ``ids`` (rows of ``item_ids [R, N]``)."""
-    shown = table[table[S.LOGGED_POSITION].notna()]
-    where = {int(i): row for row, i in enumerate(ids)}
-    row = np.array([where[int(i)] for i in shown[S.REQUEST_ID]], dtype=np.int64)
-    pages = np.full((len(ids), K), -1, dtype=np.int64)
-    lookup = [{str(item): j for j, item in enumerate(items)} for items in item_ids]
-    cand = np.array([lookup[i][str(item)] for i, item in zip(row, shown[S.ITEM_ID], strict=True)], dtype=np.int64)
-    pages[row, shown[S.LOGGED_POSITION].astype(np.int64).to_numpy() - 1] = cand
-    return pages
-
-
-def logged_reward(table: pd.DataFrame, weights: dict[str, float]) -> float:
-    """Mean business reward per request on the logged feedback (item columns summed over the page)."""
-    per_request = table.groupby(S.REQUEST_ID)
-    total = np.zeros(per_request.ngroups)
-    for column, w in weights.items():
-        if column in table.columns and w != 0:
-            values = per_request[column].sum() if column not in S.REQUEST_LEVEL_COLUMNS else per_request[column].first()
-            total += w * values.astype(float).to_numpy()
-    return float(total.mean())
-
-
-def adjusted_gain(u: np.ndarray, c: np.ndarray, u_ctl: np.ndarray, c_ctl: np.ndarray) -> tuple[float, float]:
-    """An arm's mean gain over control and its 95% half-width, with the covariate ``c`` (a per-request quantity
-    that does not depend on the arm) regressed out (CUPED): ``u - θ(c - mean c)``, ``θ = cov(u, c) / var(c)`` pooled
-    over both arms. Unbiased like the plain difference of means, with the between-request variance removed."""
-    u_all, c_all = np.concatenate([u, u_ctl]), np.concatenate([c, c_ctl])
-    theta = np.cov(u_all, c_all)[0, 1] / c_all.var(ddof=1) if c_all.var() > 0 else 0.0
-    a, b = u - theta * (c - c_all.mean()), u_ctl - theta * (c_ctl - c_all.mean())
-    half = 1.96 * np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    return float(a.mean() - b.mean()), float(half)
+        print("\n".join(round_lines(r, self.state["rounds"][str(r)])), flush=True)

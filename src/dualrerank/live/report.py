@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from dualrerank.config.live import LiveConfig
 from dualrerank.data import schema as S
 from dualrerank.live.logstore import PARTITION_FILE, LogStore
 
 COLUMNS = [S.REQUEST_ID, S.ITEM_ID, S.LOGGED_POSITION]
+
+
+def assemble(state: dict[str, Any], cfg: LiveConfig, store: LogStore, first_id: int, page_len: int) -> dict[str, Any]:
+    """``live.json`` from the loop's state: a row per round and arm (with the round's promotion and seconds), the
+    store's totals, each round's phase seconds, gate verdicts and swaps, and validation outcome. ``first_id``: the
+    first live request id (round ``r``'s ids follow from it)."""
+    rows = []
+    for _, rs in sorted(state["rounds"].items(), key=lambda kv: int(kv[0])):
+        for row in rs.get("rows", []):
+            learned = rs.get("learned", {}).get(row["arm"], {})
+            seconds = round(sum(rs["seconds"].values()), 2)
+            rows.append(row | {"promoted": bool(learned.get("promoted", False)), "seconds": seconds})
+    size = cfg.requests_per_round
+    served = {
+        int(k): first_id + int(k) * size + np.arange(size) for k, rs in state["rounds"].items() if rs.get("served")
+    }
+    return {
+        "params": cfg.model_dump(mode="json"),
+        "drift_round": cfg.drift.round,
+        "rounds": rows,
+        **totals(store, served, page_len),
+        "phase_seconds": {k: rs["seconds"] for k, rs in state["rounds"].items()},
+        "learning": {k: rs.get("learned", {}) for k, rs in state["rounds"].items()},
+        "validation": {k: rs.get("validation") for k, rs in state["rounds"].items()},
+    }
+
+
+def round_lines(r: int, rs: dict[str, Any]) -> list[str]:
+    """The progress lines of a finished round: each arm's figures, then where the round's time went."""
+    lines = [
+        f"live: round {r} {row['arm']:>7}: served true utility {row['served_true_utility']:.4f} "
+        f"± {row['served_true_utility_ci95']:.4f}, vs control {row['served_gain_vs_control']:+.4f} "
+        f"± {row['served_gain_vs_control_ci95']:.4f}, offline headroom {row['offline_headroom_captured']:.3f}, "
+        f"failed {row['failed_requests']}"
+        for row in rs.get("rows", [])
+    ]
+    seconds = json.dumps({k: round(v, 1) for k, v in rs["seconds"].items()})
+    return [*lines, f"live: round {r} took {sum(rs['seconds'].values()):.0f} s {seconds}"]
 
 
 def totals(store: LogStore, served: dict[int, np.ndarray], page_len: int) -> dict[str, int]:

@@ -22,9 +22,14 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from dualrerank.bench.load import Client
 from dualrerank.bench.server import free_port, start_server, stop_server, wait_ready
+from dualrerank.bench.traffic import rerank_body
+from dualrerank.world.requests import RequestSet
 
 GRACE_S = 1.0  # a request that read the old route has this long to be answered before the old process stops
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # waits between the attempts of one request (a worker restarting)
@@ -136,6 +141,64 @@ class ArmServices:
             else:
                 time.sleep(wait)
         raise ServiceFailed(f"{arm}: no answer after {len(BACKOFF_S) + 1} attempts; last error {error}")
+
+    def rerank_pages(
+        self, req: RequestSet, arms: np.ndarray, n_samples: int, page_len: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each request of ``req`` through its arm's route (one client thread per arm): ``([R, K] candidate
+        indices of the returned pages, [R] model versions that served them)``."""
+        pages = np.full((len(req), page_len), -1, dtype=np.int64)
+        versions = np.empty(len(req), dtype=object)
+        errors: list[BaseException] = []
+
+        def client(arm: str) -> None:
+            try:
+                for i in np.flatnonzero(arms == arm):
+                    body = rerank_body(
+                        str(req.request_id[i]), req.item_id[i], req.item_features[i], req.upstream_score[i],
+                        req.context_features[i],
+                    )  # fmt: skip
+                    reply = self.rerank(arm, json.dumps(body | {"n_samples": n_samples}).encode())
+                    index = {str(item): j for j, item in enumerate(req.item_id[i])}
+                    pages[i, : len(reply["ranking"])] = [index[item] for item in reply["ranking"]]
+                    versions[i] = reply["model_version"]
+            except BaseException as exc:  # surfaced in the caller's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client, args=(arm,), daemon=True) for arm in np.unique(arms)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return pages, versions
+
+    def swap_under_load(self, arm: str, tag: str, probes: list[bytes]) -> dict[str, Any]:
+        """``swap`` while a client keeps sending ``arm`` the ``probes`` (answers not kept); every failed attempt
+        counts. Returns the swap's seconds, the probes sent and failed, the versions that answered."""
+        done, sent, versions = threading.Event(), [0], set()
+
+        def probe() -> None:
+            while not done.is_set():
+                versions.add(self.rerank(arm, probes[sent[0] % len(probes)])["model_version"])
+                sent[0] += 1
+
+        thread = threading.Thread(target=probe, daemon=True)
+        t0 = time.perf_counter()
+        thread.start()
+        new = self.swap(arm, tag)
+        time.sleep(0.5)  # the probe reaches the new process
+        done.set()
+        thread.join()
+        failed = self.take_failed().get(arm, 0)
+        return {
+            "seconds": time.perf_counter() - t0,
+            "probes": sent[0],
+            "failed": failed,
+            "versions": sorted(versions),
+            "now": new.version,
+        }
 
     def take_failed(self) -> dict[str, int]:
         """Failed attempts per arm since the last call."""

@@ -51,11 +51,12 @@ deploy: venv
 worker: venv
 	$(BIN)/prefect worker start --pool dual-rerank
 
+# two workers (the 2-core target); the tests sharing the trained tiny project stay on one (tests/integration/conftest.py)
 test: venv
-	$(BIN)/pytest -m "not slow" -q
+	$(BIN)/pytest -m "not slow" -q -n 2 --dist loadgroup
 
 test-all: venv
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 lint: venv
 	$(BIN)/ruff check src tests flows

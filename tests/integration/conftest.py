@@ -57,3 +57,12 @@ def artifacts() -> Callable[[Any], dict[str, str]]:
         return {a.key: str(a.data) for a in found if a.key}
 
     return read
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (``make test``), the tests on the trained project run on one worker,
+    which trains it once; the other workers take the rest of the suite meanwhile."""
+    for item in items:
+        if {"trained_project", "project_copy"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("trained_project"))

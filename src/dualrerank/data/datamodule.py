@@ -1,12 +1,11 @@
-"""Slates as torch tensors, and the Lightning DataModule feeding them to training."""
+"""Slates as torch tensors, and a dataset over them (the Lightning DataModule is ``training.trainer``'s)."""
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from dualrerank.data.slates import Slates
 
@@ -55,20 +54,3 @@ class TensorDictDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         return {k: v[i] for k, v in self.tensors.items()}
-
-
-class SlateDataModule(L.LightningDataModule):
-    """Train/validation tensors prepared by a stage; shuffled training batches, ordered validation."""
-
-    def __init__(self, train: dict[str, Tensor], val: dict[str, Tensor], batch_size: int, num_workers: int = 0) -> None:
-        super().__init__()
-        self.train, self.val = train, val
-        self.batch_size, self.num_workers = batch_size, num_workers
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(
-            TensorDictDataset(self.train), batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(TensorDictDataset(self.val), batch_size=4 * self.batch_size, num_workers=self.num_workers)

@@ -14,7 +14,7 @@ from torch import nn
 
 from dualrerank.config import Params
 from dualrerank.config.training import NetConfig, OptimConfig
-from dualrerank.data.datamodule import SlateDataModule, slate_tensors
+from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates
 from dualrerank.data.targets import item_reward
 from dualrerank.models.components import FeatureInput, SlateInputs
@@ -22,7 +22,7 @@ from dualrerank.models.io import save_model
 from dualrerank.paths import Paths
 from dualrerank.tracking import tracking_uri
 from dualrerank.training.ranks import is_rank_zero
-from dualrerank.training.trainer import build_trainer, fit
+from dualrerank.training.seeding import seed_everything
 
 
 def load_data(paths: Paths, splits: tuple[str, ...] = ("train", "val")) -> tuple[SlateMeta, dict[str, Slates]]:
@@ -86,7 +86,10 @@ def train(
     paths: Paths,
     run_key: str,
 ) -> Any:
-    """Fit ``module`` with the one trainer factory; resumes an interrupted run with the same ``run_key``."""
+    """Fit ``module`` with the one trainer factory; resumes an interrupted run with the same ``run_key``.
+    Lightning is imported here, so the stages that only load and score models never pay its import."""
+    from dualrerank.training.trainer import SlateDataModule, build_trainer, fit
+
     ckpt_dir = paths.checkpoints / run_key
     trainer = build_trainer(params.common, optim, ckpt_dir, tracking_uri(params, paths.root))
     return fit(trainer, module, SlateDataModule(train_t, val_t, optim.batch_size), ckpt_dir)
@@ -107,6 +110,4 @@ def save_and_log(path: Path, kind: str, hp: dict[str, Any], net: nn.Module, meta
 
 
 def seed_module(seed: int) -> None:
-    import lightning as L
-
-    L.seed_everything(seed, workers=True, verbose=False)
+    seed_everything(seed, workers=True)

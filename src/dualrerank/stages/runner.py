@@ -11,14 +11,14 @@ from dualrerank.config import Params, load_params
 from dualrerank.paths import Paths
 from dualrerank.stages import stage_module
 from dualrerank.tracking import stage_run
+from dualrerank.training import seeding
 from dualrerank.training.ranks import is_rank_zero
 
 
 def seed_everything(seed: int, num_threads: int) -> None:
-    import lightning as L
     import torch
 
-    L.seed_everything(seed, workers=True, verbose=False)
+    seeding.seed_everything(seed, workers=True)
     torch.set_num_threads(num_threads)
 
 

@@ -1,5 +1,5 @@
 """One trainer factory for every stage: hardware from ``common``, MLflow logging, checkpoints for resume,
-early stopping on the validation loss, a progress bar.
+early stopping on the validation loss, a progress bar; and the DataModule feeding them a stage's tensors.
 
 Resume is exact: ``last.ckpt`` holds the model, optimizer, scheduler, loop and callback states and, through
 :class:`RngState`, the random generators, so a run killed after epoch ``e`` and rerun ends with the same
@@ -18,9 +18,12 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch import Tensor
+from torch.utils.data import DataLoader
 
 from dualrerank.config.common import CommonConfig
 from dualrerank.config.training import OptimConfig
+from dualrerank.data.datamodule import TensorDictDataset
 
 
 class RngState(Callback):
@@ -117,3 +120,20 @@ def build_stream_trainer(common: CommonConfig, tracking_uri: str, log_every: int
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
+
+
+class SlateDataModule(L.LightningDataModule):
+    """Train/validation tensors prepared by a stage; shuffled training batches, ordered validation."""
+
+    def __init__(self, train: dict[str, Tensor], val: dict[str, Tensor], batch_size: int, num_workers: int = 0) -> None:
+        super().__init__()
+        self.train, self.val = train, val
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            TensorDictDataset(self.train), batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDictDataset(self.val), batch_size=4 * self.batch_size, num_workers=self.num_workers)

@@ -2,11 +2,13 @@
 
 Child processes import the same ``dualrerank`` code as the caller (its folder goes first on
 ``PYTHONPATH``), so a worktree or a test run never serves another copy of the package. The server runs
-in its own process group, so stopping it also stops BentoML's worker processes.
+in its own process group; BentoML starts its workers in sessions of their own, outside that group, so stopping
+a server also stops every process it had started (a SIGKILL of the group alone would leave them serving).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,6 +18,8 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+
+import psutil
 
 from dualrerank.childenv import code_env
 
@@ -56,15 +60,35 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> flo
     raise TimeoutError(f"server at {url} not ready after {timeout_s:.0f} s")
 
 
-def stop_server(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
-    """SIGTERM to the server's process group, then SIGKILL if it has not exited in time."""
-    if proc.poll() is not None:
-        return
+def started_by(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """Every live process ``proc`` has started (BentoML's workers among them); empty once it has exited."""
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout_s)
-    except ProcessLookupError:
-        pass
+        return psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def stop_server(
+    proc: subprocess.Popen[bytes], timeout_s: float = 15.0, workers: list[psutil.Process] | None = None
+) -> None:
+    """SIGTERM to the server's process group, then SIGKILL if it has not exited in time; then the same for every
+    process it had started (``workers``: those recorded while it ran, for a server that has already died)."""
+    workers = [*(workers or []), *started_by(proc)]
+    graceful = False
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout_s)
+            graceful = True
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout_s)
+        except ProcessLookupError:
+            pass
+    alive = [w for w in workers if w.is_running()]
+    if graceful:  # the server stops its own workers; give them the same time
+        _, alive = psutil.wait_procs(alive, timeout=timeout_s)
+    for worker in alive:  # a killed or dead server leaves them running
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    psutil.wait_procs(alive, timeout=timeout_s)

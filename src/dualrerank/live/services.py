@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from dualrerank.bench.load import Client
-from dualrerank.bench.server import free_port, start_server, stop_server, wait_ready
+from dualrerank.bench.server import free_port, start_server, started_by, stop_server, wait_ready
 from dualrerank.bench.traffic import rerank_body
 from dualrerank.world.requests import RequestSet
 
@@ -46,6 +47,7 @@ class Service:
     url: str
     version: str  # GET /metadata's model_version
     proc: subprocess.Popen[bytes]
+    workers: list[psutil.Process]  # what the server had started once ready: stopped with it, even after it died
 
 
 class ArmServices:
@@ -73,7 +75,7 @@ class ArmServices:
         if not version.startswith(f"{tag}+"):
             stop_server(proc)
             raise RuntimeError(f"{arm}: the service serves {version}, expected {tag}")
-        return Service(arm, tag, url, version, proc)
+        return Service(arm, tag, url, version, proc, started_by(proc))
 
     def start(self, arm: str, tag: str) -> Service:
         """Serve ``tag`` on ``arm``'s route (the arm must have none yet)."""
@@ -90,7 +92,7 @@ class ArmServices:
         with self.lock:
             old, self.routes[arm] = self.routes[arm], new
         time.sleep(GRACE_S)
-        stop_server(old.proc)
+        stop_server(old.proc, workers=old.workers)
         return new
 
     def restart(self, arm: str, dead: Service) -> None:
@@ -98,13 +100,13 @@ class ArmServices:
         with self.lock:
             if self.routes.get(arm) is not dead:
                 return
-            stop_server(dead.proc)
+            stop_server(dead.proc, workers=dead.workers)
             self.routes[arm] = self._launch(arm, dead.tag)
 
     def stop(self) -> None:
         with self.lock:
             for service in self.routes.values():
-                stop_server(service.proc)
+                stop_server(service.proc, workers=service.workers)
             self.routes.clear()
 
     # --- requests ---------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from dualrerank.bench.server import started_by, stop_server
 
 # A "server" that starts a "worker" in a session of its own, then either exits on SIGTERM (the default) or
 # ignores it (so stop_server has to kill it); the worker ignores SIGTERM too, as nothing tells it to stop.
-SERVER = """
+WORKER = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+SERVER = f"""
 import signal, subprocess, sys, time
-worker = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"], start_new_session=True)
+worker = subprocess.Popen([sys.executable, "-c", {WORKER!r}], start_new_session=True)
 if sys.argv[1] == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 print(worker.pid, flush=True)

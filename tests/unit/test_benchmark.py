@@ -163,6 +163,7 @@ def test_results_page_names_each_run_when_reports_come_from_several():
                 "n_lists": 4,
                 "spearman_within_request": {"rules": 0.4},
                 "selected_true_utility": {"rules": {"mean": 1.9, "gain_vs_released": None}},
+                "by_dependency": {"context": {"within_request_std": 0.05, "spearman_with_truth": 0.3, "rules": 0.1}},
             },
             "run": old,
         },
@@ -173,6 +174,8 @@ def test_results_page_names_each_run_when_reports_come_from_several():
     assert "| 0.5 | 2.0000 | 0.100 |" in page  # sweep: strength, oracle, headroom captured per policy
     assert "| 4 | 1.8000 |" in page  # Best-of-N by size
     assert "Headline (nar_kd): PTAR 0.900" in page and "| rules | 0.400 | 1.9000 |" in page
+    assert "| part | spread within a request | Spearman with the truth | rules |" in page
+    assert "| context | 0.0500 | 0.300 | 0.100 |" in page  # what the judge sees of each part of the truth
     one_run = render({"commit": "b" * 40, **summarize({"sweep": reports["sweep"]})})
     assert "more than one run" not in one_run
 

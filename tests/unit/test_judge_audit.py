@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dualrerank.evaluation.judge_audit import candidate_lists, select, within_request_spearman
+from dualrerank.evaluation.judge_audit import by_dependency, candidate_lists, select, within_request_spearman
 from dualrerank.models.components import SlateInputs
 from dualrerank.models.encoder import SetEncoder
 from dualrerank.models.student import NARStudent
@@ -47,3 +47,32 @@ def test_candidate_lists_start_with_the_greedy_list_and_are_distinct_valid_items
             assert len(set(row)) == K and not pad[b, row].any()
     assert torch.equal(lists, candidate_lists(Reranker(net, seed=3), tensors, n=6, batch=2))  # seeded
     assert not torch.equal(lists, candidate_lists(Reranker(net, seed=4), tensors, n=6, batch=2))
+
+
+def test_by_dependency_splits_the_truth_into_what_each_dependency_adds_and_the_item_values():
+    from test_world import small_world
+
+    from dualrerank.world.simulator import DEPENDENCIES
+
+    world = small_world(redundancy=0.8, context=0.6, intent_coverage=0.5)
+    req = world.split("test").subset(slice(0, 12))
+    rng = np.random.default_rng(2)
+    G = 6
+    lists = np.stack(
+        [
+            np.stack([rng.permutation(world.cfg.n_candidates)[: world.cfg.page_len] for _ in range(G)])
+            for _ in req.request_id
+        ]
+    )
+    truth = np.stack([world.utility(req, lists[:, g]) for g in range(G)], axis=1)
+    alone = np.stack([world.without(*DEPENDENCIES).utility(req, lists[:, g]) for g in range(G)], axis=1)
+    noise = rng.normal(size=truth.shape)
+    out = by_dependency(world, req, torch.from_numpy(lists), truth, {"truth": truth, "alone": alone, "noise": noise})
+    assert set(out) == {*DEPENDENCIES, "item_values"}
+    assert out["item_values"]["alone"] == pytest.approx(1.0)  # the part is the utility with every dependency off
+    for part in out.values():
+        assert part["truth"] == pytest.approx(part["spearman_with_truth"])
+        assert part["within_request_std"] > 0
+    # each part is the truth minus the utility in the world without that one dependency
+    red = truth - np.stack([world.without("redundancy").utility(req, lists[:, g]) for g in range(G)], axis=1)
+    assert out["redundancy"]["spearman_with_truth"] == pytest.approx(within_request_spearman(red, truth))

@@ -148,3 +148,17 @@ def test_world_round_trips_through_its_file(tmp_path, world: World):
     pages = np.tile(np.arange(world.cfg.page_len), (len(req), 1))
     np.testing.assert_array_equal(back.utility(req, pages), world.utility(world.split("test"), pages))
     assert back.cfg == world.cfg
+
+
+def test_without_switches_off_only_the_named_dependencies(world: World):
+    req = world.split("test").subset(slice(0, 8))
+    rng = np.random.default_rng(1)
+    pages = np.stack([rng.permutation(world.cfg.n_candidates)[: world.cfg.page_len] for _ in range(len(req))])
+    off = world.without("redundancy")
+    assert (off.cfg.redundancy, off.cfg.context, off.cfg.intent_coverage) == (0.0, 0.6, 0.5)
+    assert world.cfg.redundancy == 0.8  # the world itself is unchanged
+    assert not np.allclose(off.utility(req, pages), world.utility(req, pages))
+    same = world.without()
+    np.testing.assert_array_equal(same.utility(req, pages), world.utility(req, pages))
+    with pytest.raises(ValueError, match="unknown dependencies"):
+        world.without("position")

@@ -156,6 +156,20 @@ def judge_audit(r: dict[str, Any]) -> list[str]:
         pick = chosen.get(name) or {}
         cells = [fmt(spearman.get(name), 3), fmt(pick.get("mean")), fmt(pick.get("gain_vs_released"))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    parts = a.get("by_dependency") or {}
+    if parts:
+        judges = [k for k in next(iter(parts.values())) if k not in ("within_request_std", "spearman_with_truth")]
+        lines += [
+            "",
+            "What each judge sees of a page: its Spearman within a request with each part of the true utility (what "
+            "a dependency adds; `item_values`: the utility with every dependency off).",
+            "",
+            "| part | spread within a request | Spearman with the truth | " + " | ".join(judges) + " |",
+            "|---" * (len(judges) + 3) + "|",
+        ]
+        for name, row in parts.items():
+            cells = [fmt(row.get("within_request_std")), fmt(row.get("spearman_with_truth"), 3)]
+            lines.append(f"| {name} | " + " | ".join([*cells, *(fmt(row.get(j), 3) for j in judges)]) + " |")
     return [*lines, ""]
 
 

@@ -11,7 +11,11 @@ greedy first) for held-out requests and reports, per request:
 - with a world, each judge's **Spearman with the true utility** within the request, overall and per weighted
   response (the evaluators without rules, the rules alone, the released judge = evaluator + rules);
 - the true utility of the list each judge would **select**, paired against the released judge's choice, beside
-  the greedy list and the best list under the truth (the ceiling of the candidate set).
+  the greedy list and the best list under the truth (the ceiling of the candidate set);
+- **by dependency**: the true utility split into what each dependency of the world adds to a page (its utility
+  minus its utility in the same world with that dependency off) and the rest (every dependency off: each item's
+  own value on its slot). For each part: its spread within a request, its Spearman with the whole truth, and each
+  judge's Spearman with it, so the audit says which part of a page the judge sees and which it misses.
 
 Scores of every list are computed once; selections are argmaxes with ties to the earlier list (greedy first).
 """
@@ -28,6 +32,8 @@ from dualrerank import metrics
 from dualrerank.evaluation.scoring import EvalSet, batched_scores, response_utilities
 from dualrerank.models.components import SlateInputs
 from dualrerank.reranking import Judge, Reranker
+from dualrerank.world.requests import RequestSet
+from dualrerank.world.simulator import DEPENDENCIES, World
 
 
 @torch.inference_mode()
@@ -74,6 +80,7 @@ def judge_audit(ev: EvalSet, lists: Tensor, judge: Judge) -> dict:
         r: within_request_spearman(*(np.stack([p[kind][r] for p in parts], axis=1) for kind in ("evaluator", "true")))
         for r in parts[0]["evaluator"]
     }
+    out["by_dependency"] = by_dependency(ev.world, ev.requests, lists, truth, scores)
     released = select(scores["evaluator_with_rules"], truth)
     chosen = {"greedy": truth[:, 0], **{name: select(s, truth) for name, s in scores.items()}, "truth": truth.max(1)}
     out["selected_true_utility"] = {
@@ -81,3 +88,25 @@ def judge_audit(ev: EvalSet, lists: Tensor, judge: Judge) -> dict:
         for name, u in chosen.items()
     }
     return out
+
+
+def by_dependency(
+    world: World, requests: RequestSet, lists: Tensor, truth: np.ndarray, scores: dict[str, np.ndarray]
+) -> dict:
+    """``{part: {"within_request_std", "spearman_with_truth", <judge>: Spearman}}`` for each dependency's part of
+    ``truth [R, G]`` (the utilities of ``lists [R, G, K]``) and for ``item_values`` (the utility with every
+    dependency off); ``scores``: each judge's ``[R, G]``. See the module doc."""
+
+    def utility(w: World) -> np.ndarray:
+        return np.stack([w.utility(requests, lists[:, g].numpy()) for g in range(lists.shape[1])], axis=1)
+
+    parts = {d: truth - utility(world.without(d)) for d in DEPENDENCIES}
+    parts["item_values"] = utility(world.without(*DEPENDENCIES))
+    return {
+        name: {
+            "within_request_std": float(part.std(axis=1).mean()),
+            "spearman_with_truth": within_request_spearman(part, truth),
+            **{judge: within_request_spearman(s, part) for judge, s in scores.items()},
+        }
+        for name, part in parts.items()
+    }

@@ -22,6 +22,7 @@ from dualrerank.world.responses import sample_responses
 from dualrerank.world.utility import UtilityModel, expected_responses, item_values, true_utility
 
 SPLITS = ("train", "val", "test")
+DEPENDENCIES = ("redundancy", "context", "intent_coverage")  # the strengths of what a page does to its items
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,15 @@ class World:
 
     def item_values(self, req: RequestSet) -> np.ndarray:
         return item_values(self.model, req)
+
+    def without(self, *dependencies: str) -> World:
+        """The same world and requests with the named dependency strengths (``DEPENDENCIES``) at 0. What a page's
+        utility owes to a dependency is its utility here minus its utility there (diagnostics only)."""
+        unknown = set(dependencies) - set(DEPENDENCIES)
+        if unknown:
+            raise ValueError(f"unknown dependencies {sorted(unknown)}; known: {list(DEPENDENCIES)}")
+        cfg = self.cfg.model_copy(update=dict.fromkeys(dependencies, 0.0))
+        return World(cfg, UtilityModel(cfg, self.model.transition), self.requests)
 
     def oracle(self, req: RequestSet, progress: bool = False, workers: int = 1) -> OracleResult:
         return oracle(self.model, req, progress=progress, workers=workers)

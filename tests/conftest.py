@@ -84,6 +84,19 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
     return raw
 
 
+@pytest.fixture(autouse=True)
+def tracking_uri_stays_in_its_test():
+    """A stage run in this process points MLflow at its project's store, and MLflow exports that as
+    ``MLFLOW_TRACKING_URI``. Left set, a later test's child processes (which copy this environment) would take
+    it for a user's tracking server and log into another test's database: unset it after every test."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture
 def tiny_root(tmp_path: Path) -> Path:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from dualrerank import metrics
-from dualrerank.evaluation.scoring import EvalSet, batched_scores
+from dualrerank.evaluation.scoring import EvalSet, batched_scores, list_utilities
 from dualrerank.world.policy import plackett_luce_pages
 
 
@@ -27,7 +27,7 @@ def evaluator_correlation(ev: EvalSet, g: int, seed: int) -> dict[str, dict[str,
     t = ev.tensors
     pages = varied_pages(t["upstream_score"].numpy(), t["pad_mask"].numpy(), ev.page_len, g, seed)
     R = pages.shape[0]
-    truth = np.stack([ev.world.utility(ev.requests, pages[:, j]) for j in range(g)], axis=1)  # [R, G]
+    truth = list_utilities(ev.world, ev.requests, pages)  # [R, G]
     out = {}
     for name, judge in ev.judges.items():
         pred = batched_scores(judge, t, torch.from_numpy(pages))

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from dualrerank import metrics
-from dualrerank.evaluation.scoring import EvalSet, batched_scores, response_utilities
+from dualrerank.evaluation.scoring import EvalSet, batched_scores, list_utilities, response_utilities
 from dualrerank.models.components import SlateInputs
 from dualrerank.reranking import Judge, Reranker
 from dualrerank.world.requests import RequestSet
@@ -73,7 +73,7 @@ def judge_audit(ev: EvalSet, lists: Tensor, judge: Judge) -> dict:
     if ev.world is None or ev.requests is None:
         return out
     G = lists.shape[1]
-    truth = np.stack([ev.world.utility(ev.requests, lists[:, g].numpy()) for g in range(G)], axis=1)  # [R, G]
+    truth = list_utilities(ev.world, ev.requests, lists.numpy())  # [R, G]
     out["spearman_within_request"] = {name: within_request_spearman(s, truth) for name, s in scores.items()}
     parts = [response_utilities(bare, lists[:, g], ev) for g in range(G)]
     out["evaluator_by_response"] = {
@@ -96,12 +96,9 @@ def by_dependency(
     """``{part: {"within_request_std", "spearman_with_truth", <judge>: Spearman}}`` for each dependency's part of
     ``truth [R, G]`` (the utilities of ``lists [R, G, K]``) and for ``item_values`` (the utility with every
     dependency off); ``scores``: each judge's ``[R, G]``. See the module doc."""
-
-    def utility(w: World) -> np.ndarray:
-        return np.stack([w.utility(requests, lists[:, g].numpy()) for g in range(lists.shape[1])], axis=1)
-
-    parts = {d: truth - utility(world.without(d)) for d in DEPENDENCIES}
-    parts["item_values"] = utility(world.without(*DEPENDENCIES))
+    pages = lists.numpy()
+    parts = {d: truth - list_utilities(world.without(d), requests, pages) for d in DEPENDENCIES}
+    parts["item_values"] = list_utilities(world.without(*DEPENDENCIES), requests, pages)
     return {
         name: {
             "within_request_std": float(part.std(axis=1).mean()),

@@ -106,6 +106,11 @@ def logged_ndcg(pages: Tensor, ev: EvalSet) -> float:
     return float(np.nanmean(metrics.ndcg_at_k(pages.numpy(), ev.item_reward, ev.page_len)))
 
 
+def list_utilities(world: World, requests: RequestSet, lists: np.ndarray) -> np.ndarray:
+    """``[R, G]`` the world's exact expected utility of ``lists [R, G, K]``: ``G`` pages per request."""
+    return np.stack([world.utility(requests, lists[:, g]) for g in range(lists.shape[1])], axis=1)
+
+
 def true_utilities(pages: Tensor, ev: EvalSet) -> np.ndarray | None:
     if ev.world is None or ev.requests is None:
         return None

@@ -1,8 +1,9 @@
 """Micro-benchmark of the Best-of-N judge's page-structure terms (not a test).
 
 Median and p99 wall time of ``Judge.score`` on one request at a time (the service's shape: 50 candidates, N lists of
-10), for the released evaluator and for the same network with ``structure`` switched off (its other weights copied),
-timed side by side: the two judges alternate on every request, so machine noise hits both alike.
+10), for the released evaluator, for the same network without its item groups (the group-transition table and the
+first screen's group coverage) and without any page-structure terms (its other weights copied), timed side by side:
+the judges take turns on every request, so machine noise hits them alike.
 
     PYTHONPATH=src python benchmarks/bench_judge.py [--evaluator data/models/evaluator_explore.ckpt] [--requests 300]
 
@@ -26,10 +27,12 @@ from dualrerank.paths import Paths
 from dualrerank.reranking import Judge
 
 
-def without_structure(judge: Judge, hparams: dict) -> Judge:
-    """The same judge with the page-structure terms removed (every other weight copied)."""
-    net = build_evaluator({**hparams, "structure": False})
-    net.load_state_dict(judge.evaluator.state_dict(), strict=False)
+def variant(judge: Judge, hparams: dict, **changes: object) -> Judge:
+    """The same judge with ``changes`` to its hyper-parameters (the weights the changed network keeps, copied)."""
+    net = build_evaluator({**hparams, **changes})
+    kept = net.state_dict()
+    state = judge.evaluator.state_dict()
+    net.load_state_dict({k: v for k, v in state.items() if k in kept and kept[k].shape == v.shape}, strict=False)
     return Judge(net, judge.item_weights, judge.page_weights)
 
 
@@ -46,8 +49,10 @@ def main() -> None:
     _, record = load_model(path)
     if not record["hparams"].get("structure"):
         raise SystemExit(f"{path} has no page-structure terms (train_evaluator.main.structure: false)")
-    judges = {"structure": Judge.from_file(path)}
-    judges["no structure"] = without_structure(judges["structure"], record["hparams"])
+    judges = {"released": Judge.from_file(path)}
+    if record["hparams"].get("n_groups"):
+        judges["no groups"] = variant(judges["released"], record["hparams"], n_groups=0)
+    judges["no structure"] = variant(judges["released"], record["hparams"], structure=False)
     tensors = slate_tensors(Slates.load(paths.split("test")).subset(slice(0, args.requests)))
     n_cand, page_len = tensors["pad_mask"].shape[1], record["hparams"]["page_len"]
     rng = torch.Generator().manual_seed(0)
@@ -68,7 +73,9 @@ def main() -> None:
             v = np.array(values[10:])  # first calls warm up
             medians[name] = float(np.median(v))
             print(f"{n:>4}  {name:<13} {medians[name]:>9.2f} {np.percentile(v, 99):>7.2f}")
-        print(f"{n:>4}  ratio         {medians['structure'] / medians['no structure']:>9.2f}")
+        for name in judges:
+            if name != "released":
+                print(f"{n:>4}  ratio to {name:<13} {medians['released'] / medians[name]:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -287,6 +287,82 @@ def test_pairwise_evaluator_scores_lists_alone_and_reloads(tmp_path):
     torch.testing.assert_close(back(x, pages)[0], item)
 
 
+def test_kmeans_finds_separated_groups_and_nearest_assigns_them():
+    from dualrerank.models.components import kmeans, nearest
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    points = centres.repeat_interleave(50, 0) + 0.3 * torch.randn(150, 2, generator=g)
+    found = kmeans(points, 3, seed=1)
+    order = nearest(centres, found)
+    assert sorted(order.tolist()) == [0, 1, 2]  # one centroid per blob
+    torch.testing.assert_close(found[order], centres, atol=0.15, rtol=0)
+    torch.testing.assert_close(kmeans(points, 3, seed=1), found)  # deterministic in its seed
+    assert torch.equal(nearest(points, found), order.repeat_interleave(50))
+    with pytest.raises(ValueError, match="at least 3 points"):
+        kmeans(points[:2], 3)
+
+
+def test_group_coverage_is_a_noisy_or_over_the_first_screen():
+    from dualrerank.models.evaluator import group_coverage
+
+    groups = torch.tensor([[0, 1, 0, 2, 2]])
+    engage = torch.tensor([[0.5, 0.2, 0.5, 1.0, 0.9]])
+    filled = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0]])
+    cov = group_coverage(groups, engage, filled, n_groups=4, viewport=3)
+    # group 0 on two screen slots (1 - 0.5 * 0.5); group 1 once; group 2 only below the screen; group 3 never
+    torch.testing.assert_close(cov, torch.tensor([[0.75, 0.2, 0.0, 0.0]]))
+    cov4 = group_coverage(groups, engage, filled, n_groups=4, viewport=4)
+    torch.testing.assert_close(cov4[0, 2], torch.tensor(1.0))
+    filled[0, 0] = 0.0  # an empty slot serves nothing
+    torch.testing.assert_close(group_coverage(groups, engage, filled, 4, 3)[0, 0], torch.tensor(0.5))
+
+
+def test_page_structure_table_reads_the_groups_of_the_item_before_and_this_one():
+    from dualrerank.models.evaluator import PageStructure
+
+    ps = PageStructure([], d_model=16, n_out=2, page_len=K, viewport=2, n_groups=3)
+    assert ps.table is not None
+    with torch.no_grad():
+        ps.table[1, 2, 0] = 1.0 / ps.gain  # group 2 right after group 1 raises output 0
+    raw, tokens = torch.zeros(2, K, F), torch.randn(2, K, 16)
+    groups = torch.tensor([[1, 2, 1, 2], [2, 1, 2, 1]])
+    empty = torch.tensor([[False, False, False, True], [False] * K])
+    out = ps(raw, tokens, empty, groups)
+    torch.testing.assert_close(out[0, :, 0], torch.tensor([0.0, 1.0, 0.0, 0.0]))  # slot 3 is empty
+    torch.testing.assert_close(out[1, :, 0], torch.tensor([0.0, 0.0, 1.0, 0.0]))  # 1 -> 2 only at slots 1 -> 2
+    assert torch.all(out[..., 1] == 0)
+    empty[1, 1] = True  # nothing before slot 2 any more
+    assert ps(raw, tokens, empty, groups)[1, 2, 0] == 0
+    with pytest.raises(ValueError, match="item group"):
+        ps(raw, tokens, empty)
+
+
+def test_grouped_evaluator_fits_its_groups_scores_lists_alone_and_reloads(tmp_path):
+    torch.manual_seed(0)
+    hp = {**EVAL_HP, "residual": True, "structure": True, "group_columns": [3, 4], "n_groups": 3}
+    ev = build_model("evaluator", hp).eval()
+    x = inputs()
+    ev.fit_groups(x.item_features.reshape(-1, F), seed=0)
+    assert ev.group_centroids.shape == (3, 2) and ev.group_centroids.abs().sum() > 0
+    pages = torch.tensor([[[0, 1, 3, -1], [0, 2, 4, 1], [6, 5, 4, 3]]] * B)
+    before = ev(x, pages)
+    with torch.no_grad():
+        for p in (*ev.structure.parameters(), *ev.coverage_value.parameters()):
+            p.normal_()
+    page = ev(x, pages)[1]
+    assert not torch.allclose(page, before[1])  # the coverage term reaches the page outputs
+    for g in range(3):
+        torch.testing.assert_close(page[:, g], ev(x, pages[:, g : g + 1])[1][:, 0])
+    save_model(tmp_path / "e.ckpt", "evaluator", hp, ev)
+    back, _ = load_model(tmp_path / "e.ckpt")
+    torch.testing.assert_close(back.group_centroids, ev.group_centroids)
+    torch.testing.assert_close(back(x, pages)[1], page)
+    plain = build_model("evaluator", {**hp, "structure": False})  # no structure: no groups, no coverage
+    assert plain.n_groups == 0 and plain.coverage_value is None
+    assert "group_centroids" not in plain.state_dict()  # files saved before groups existed still load
+
+
 def test_model_files_reload_with_weights_only_and_identical_outputs(tmp_path, generator):
     x = inputs()
     kind = generator.test_kind

@@ -108,6 +108,16 @@ class EvaluatorNetConfig(Section):
     n_layers: int
     dropout: float
     seed: int
+    # with structure: a learned table over (group of the item before, group of this item), the groups being k-means
+    # clusters of the item features named group_prefixes* (0 groups, or no such feature: no table)
+    groups: int
+    group_prefixes: tuple[str, ...]
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        check(self.groups >= 0, "groups must be >= 0")
+        check(self.groups == 0 or self.structure, "groups (the structure's transition table) needs structure: true")
+        return self
 
 
 class EvaluatorConfig(Section):

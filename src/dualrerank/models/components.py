@@ -113,3 +113,34 @@ def gather_items(tokens: Tensor, pages: Tensor) -> Tensor:
 def same_identity(identity: Tensor) -> Tensor:
     """``identity [..., K, F]`` -> ``[..., K, K]`` bool: slots ``i`` and ``j`` hold equal identity vectors."""
     return (identity[..., :, None, :] - identity[..., None, :, :]).abs().amax(-1) < SAME_IDENTITY
+
+
+def kmeans(x: Tensor, k: int, iters: int = 30, seed: int = 0) -> Tensor:
+    """``x [M, F]`` -> ``[k, F]`` centroids by Lloyd's algorithm from a k-means++ start (deterministic in ``seed``).
+    A cluster left empty is moved to the point farthest from its centroid."""
+    if len(x) < k:
+        raise ValueError(f"k-means needs at least {k} points, got {len(x)}")
+    g = torch.Generator().manual_seed(seed)
+    x = x.double()
+    centroids = x[torch.randint(len(x), (1,), generator=g)]
+    while len(centroids) < k:  # k-means++: the next centre drawn in proportion to the squared distance
+        d2 = torch.cdist(x, centroids).amin(1).square()
+        centroids = torch.cat([centroids, x[torch.multinomial(d2 / d2.sum(), 1, generator=g)]])
+    for _ in range(iters):
+        dist = torch.cdist(x, centroids)
+        assign = dist.argmin(1)
+        counts = torch.bincount(assign, minlength=k)
+        sums = torch.zeros_like(centroids).index_add_(0, assign, x)
+        new = sums / counts.clamp(min=1)[:, None]
+        for c in torch.nonzero(counts == 0)[:, 0].tolist():
+            new[c] = x[dist.gather(1, assign[:, None])[:, 0].argmax()]
+        if torch.allclose(new, centroids):
+            break
+        centroids = new
+    return centroids.float()
+
+
+def nearest(x: Tensor, centroids: Tensor) -> Tensor:
+    """``x [..., F]``, ``centroids [C, F]`` -> ``[...]`` index of the nearest centroid."""
+    d2 = (x[..., None, :] - centroids).square().sum(-1)
+    return d2.argmin(-1)

@@ -15,7 +15,15 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor, nn
 
-from dualrerank.models.components import FeatureInput, SlateInputs, gather_items, same_identity, transformer_layers
+from dualrerank.models.components import (
+    FeatureInput,
+    SlateInputs,
+    gather_items,
+    kmeans,
+    nearest,
+    same_identity,
+    transformer_layers,
+)
 
 
 class PairInteractions(nn.Module):
@@ -50,6 +58,15 @@ class PairInteractions(nn.Module):
         return self.out((nnf.gelu(z) * pair[..., None]).sum(2))
 
 
+def group_coverage(groups: Tensor, engage: Tensor, filled: Tensor, n_groups: int, viewport: int) -> Tensor:
+    """``groups [BG, K]`` each slot's item group, ``engage [BG, K]`` in [0, 1], ``filled [BG, K]`` -> ``[BG, C]``: the
+    probability that some filled slot of the first ``viewport`` serves group ``c``, each slot serving its own group
+    with its engagement, independently (a noisy-OR)."""
+    V = min(viewport, groups.shape[1])
+    serves = nnf.one_hot(groups[:, :V], n_groups).to(engage.dtype) * (engage[:, :V] * filled[:, :V])[..., None]
+    return 1 - torch.prod(1 - serves, dim=1)
+
+
 STRUCTURE_GAIN = 30.0  # PageStructure's output scale, chosen with the judge audit on validation (docs/judge.md)
 
 
@@ -66,7 +83,11 @@ class PageStructure(nn.Module):
     - **the item before**: a small network ``GELU(A x_{k-1} + B x_k)`` of the previous slot's item and this one
       (what the user has just seen changes what they want next);
     - **the neighbour in the row**: a linear term of the item beside this one (side-by-side items compete for
-      the look).
+      the look);
+    - **the group before** (with ``n_groups``): a learned table over (group of the previous item, group of this
+      one), the groups being clusters of the items' topic-like features (``ListEvaluator.fit_groups``). A
+      transition effect between kinds of content is a table, which the smooth "item before" network learns only
+      weakly (docs/judge.md).
 
     Why: pages of one request differ mostly in these interactions, and a sequence model behind a layer norm
     learns them weakly from a few thousand noisy pages per epoch (docs/judge.md). Each term starts at zero, and its
@@ -83,6 +104,7 @@ class PageStructure(nn.Module):
         viewport: int,
         rank: int = 8,
         gain: float = STRUCTURE_GAIN,
+        n_groups: int = 0,
     ):
         super().__init__()
         self.gain = gain
@@ -97,9 +119,11 @@ class PageStructure(nn.Module):
         self.neighbour_out = nn.Linear(d_model, n_out, bias=False)
         for layer in (self.pair_out, self.context_out, self.neighbour_out):
             nn.init.zeros_(layer.weight)
+        self.table = nn.Parameter(torch.zeros(n_groups, n_groups, n_out)) if n_groups else None
 
-    def forward(self, raw: Tensor, tokens: Tensor, empty: Tensor) -> Tensor:
-        """``raw [BG, K, F]`` raw item features, ``tokens [BG, K, D]``, ``empty [BG, K]`` -> ``[BG, K, O]``."""
+    def forward(self, raw: Tensor, tokens: Tensor, empty: Tensor, groups: Tensor | None = None) -> Tensor:
+        """``raw [BG, K, F]`` raw item features, ``tokens [BG, K, D]``, ``empty [BG, K]``, ``groups [BG, K]`` each
+        slot's item group (with ``n_groups``) -> ``[BG, K, O]``."""
         K = raw.shape[1]
         filled = ~empty
         u = self.sim(tokens)
@@ -111,6 +135,12 @@ class PageStructure(nn.Module):
         prev[:, 1:] = tokens[:, :-1] * filled[:, :-1, None]
         has_prev = filled & (torch.arange(K, device=raw.device) > 0)
         context = self.context_out(nnf.gelu(self.before(prev) + self.after(tokens)) * has_prev[..., None])
+        if self.table is not None:
+            if groups is None:
+                raise ValueError("PageStructure with n_groups needs each slot's item group")
+            before = torch.cat([groups[:, :1], groups[:, :-1]], dim=1)
+            both = has_prev & torch.cat([filled[:, :1], filled[:, :-1]], dim=1)
+            context = context + self.table[before, groups] * both[..., None]
         partner = torch.arange(K, device=raw.device) ^ 1  # the other column of the row
         inside = partner < K
         partner = partner.clamp(max=K - 1)
@@ -128,6 +158,7 @@ class ListEvaluator(nn.Module):
     item_scales: Tensor
     item_binary: Tensor
     page_binary: Tensor
+    group_centroids: Tensor
 
     def __init__(
         self,
@@ -148,6 +179,8 @@ class ListEvaluator(nn.Module):
         structure: bool = False,
         viewport: int = 4,
         structure_gain: float = STRUCTURE_GAIN,
+        group_columns: list[int] | None = None,
+        n_groups: int = 0,
     ) -> None:
         super().__init__()
         if arch not in ("transformer", "bilstm"):
@@ -174,14 +207,33 @@ class ListEvaluator(nn.Module):
         # Optional page-structure pathway (PageStructure): direct terms on each slot's outputs, and through
         # their page mean on the page-level outputs.
         n_item, n_page = max(len(item_kinds), 1), max(len(page_kinds), 1)
+        # Item groups for the structure's transition table: clusters of the ``group_columns`` features, fitted on
+        # the training items by ``fit_groups`` (saved with the weights).
+        self.group_columns = list(group_columns or []) if structure and n_groups else []
+        self.n_groups = n_groups if self.group_columns else 0
+        # (saved only with groups, so that files from before groups existed still load)
+        self.register_buffer(
+            "group_centroids", torch.zeros(self.n_groups, len(self.group_columns)), persistent=bool(self.n_groups)
+        )
         self.structure = (
-            PageStructure(identity_groups or [], d_model, n_item, page_len, viewport, gain=structure_gain)
+            PageStructure(
+                identity_groups or [], d_model, n_item, page_len, viewport, gain=structure_gain, n_groups=self.n_groups
+            )
             if structure
             else None
         )
         self.structure_page = nn.Linear(n_item, n_page, bias=False) if structure else None
         if self.structure_page is not None:
             nn.init.zeros_(self.structure_page.weight)
+        # With item groups, the first screen's coverage of them feeds the page outputs: ``group_coverage`` (each
+        # slot serving its group with its predicted engagement, the first binary item response) weighted by what
+        # the request values in each group, read from its context. It starts at zero and shares the structure gain.
+        self.viewport, self.structure_gain = viewport, structure_gain
+        self.coverage_value = nn.Linear(d_model, self.n_groups * n_page) if self.n_groups else None
+        if self.coverage_value is not None:
+            nn.init.zeros_(self.coverage_value.weight)
+            nn.init.zeros_(self.coverage_value.bias)
+        self.engage_index = next((i for i, kind in enumerate(item_kinds) if kind == "binary"), None)
         # Optional per-item pathway: each slot's output = the item alone + a per-slot bias + the sequence
         # model's correction, so main effects are easy and the sequence model spends capacity on interactions.
         self.residual = residual
@@ -222,12 +274,33 @@ class ListEvaluator(nn.Module):
             item_out = item_out + alone + self.slot_bias[:K]
         page_out = self.page_head(pooled).reshape(B, G, -1)
         if self.structure is not None and self.structure_page is not None:
-            direct = self.structure(raw, items.reshape(B * G, K, -1), empty).masked_fill(empty[..., None], 0.0)
+            groups = nearest(raw[..., self.group_columns], self.group_centroids) if self.n_groups else None
+            direct = self.structure(raw, items.reshape(B * G, K, -1), empty, groups).masked_fill(empty[..., None], 0.0)
             item_out = item_out + direct.reshape(B, G, K, -1)
             page_out = page_out + self.structure_page(direct.sum(1) / n_real).reshape(B, G, -1)
+            if groups is not None and self.coverage_value is not None:
+                page_out = page_out + self._coverage(ctx, groups, item_out, ~empty)
         item_out = item_out[..., : len(self.item_kinds)]
         page_out = page_out[..., : len(self.page_kinds)]
         return item_out, page_out
+
+    def _coverage(self, ctx: Tensor, groups: Tensor, item_out: Tensor, filled: Tensor) -> Tensor:
+        """``[B, G, P]`` the page outputs' coverage term (see ``__init__``)."""
+        assert self.coverage_value is not None
+        B, G = item_out.shape[:2]
+        engage = (
+            torch.sigmoid(item_out[..., self.engage_index]).reshape(B * G, -1)
+            if self.engage_index is not None
+            else torch.ones_like(filled, dtype=item_out.dtype)
+        )
+        cov = group_coverage(groups, engage, filled.to(item_out.dtype), self.n_groups, self.viewport)
+        value = self.coverage_value(ctx).reshape(B, 1, self.n_groups, -1)  # [B, 1, C, P]
+        return self.structure_gain * (cov.reshape(B, G, self.n_groups, 1) * value).sum(2)
+
+    def fit_groups(self, items: Tensor, seed: int = 0) -> None:
+        """Set the item groups from training items ``[M, F]`` (raw features): k-means on the group columns."""
+        if self.n_groups:
+            self.group_centroids.copy_(kmeans(items[:, self.group_columns], self.n_groups, seed=seed))
 
     def expected(self, x: SlateInputs, pages: Tensor) -> tuple[Tensor, Tensor]:
         """Expected responses: per slot ``[B, G, K, L]`` (0 on empty slots) and per page ``[B, G, P]``."""

@@ -48,6 +48,7 @@ def evaluator_hparams(
     its page-structure terms start from screens of ``viewport`` slots."""
     item_kinds, scales, page_kinds = target_kinds(train)
     groups = identity_groups(meta.item_features, rules) if net.pairwise or net.structure else []
+    group_columns = [i for i, n in enumerate(meta.item_features) if n.startswith(net.group_prefixes)]
     return {
         "n_item_features": len(meta.item_features),
         "n_context_features": len(meta.context_features),
@@ -65,8 +66,21 @@ def evaluator_hparams(
         "structure": net.structure,
         "viewport": viewport,
         "structure_gain": STRUCTURE_GAIN,
+        "group_columns": group_columns,
+        "n_groups": net.groups if group_columns else 0,
         "dropout": net.dropout,
     }
+
+
+GROUP_FIT_ITEMS = 50_000  # training candidates the item groups are clustered on
+
+
+def candidate_items(tensors: dict, limit: int, seed: int) -> torch.Tensor:
+    """``[M, F]`` raw features of at most ``limit`` training candidates (a seeded sample; padding excluded)."""
+    items = tensors["item_features"][~tensors["pad_mask"]]
+    if len(items) > limit:
+        items = items[torch.randperm(len(items), generator=torch.Generator().manual_seed(seed))[:limit]]
+    return items
 
 
 def halves(n: int, main_share: float) -> np.ndarray:
@@ -109,6 +123,7 @@ def fit_evaluator(
         hp = evaluator_hparams(meta, net_cfg, train_logs, params.data.reward.rules, params.world.viewport)
         net = build_evaluator(hp)
         fit_normalization(net.inputs, tr)
+        net.fit_groups(candidate_items(tr, GROUP_FIT_ITEMS, net_cfg.seed), seed=net_cfg.seed)
     optim = cfg.optim if max_epochs is None else replace(cfg.optim, max_epochs=max_epochs)
     weights = params.data.reward
     item_w = torch.tensor(_aligned(meta.feedback, weights.item))

@@ -104,11 +104,13 @@ def _audit_judge(args: argparse.Namespace) -> int:
         if not path.exists():
             print(f"error: no model file {path}; run the pipeline first (make run)", file=sys.stderr)
             return 2
-    if args.requests is not None and args.requests < 1:
-        print(f"error: --requests must be at least 1, got {args.requests}", file=sys.stderr)
-        return 2
+    for flag, value in (("--requests", args.requests), ("--n-samples", args.n_samples)):
+        if value is not None and value < 1:
+            print(f"error: {flag} must be at least 1, got {value}", file=sys.stderr)
+            return 2
     try:
-        result = audit_files(load_params(root / "params.yaml"), paths, generator, evaluator, args.split, args.requests)
+        params = load_params(root / "params.yaml")
+        result = audit_files(params, paths, generator, evaluator, args.split, args.requests, args.n_samples)
     except (TypeError, ValueError) as exc:  # a model file of the wrong kind, or not a model file
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--generator", help="NAR student model file (default data/models/student.ckpt)")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="requests to audit (default val)")
     p.add_argument("--requests", type=int, help="audit only the first N requests of the split")
+    p.add_argument("--n-samples", type=int, help="lists per request (default: the released Best-of-N size)")
     p.add_argument("--out", help="also write the JSON result to this file")
     p.set_defaults(func=_audit_judge)
 

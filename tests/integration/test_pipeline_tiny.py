@@ -71,7 +71,10 @@ def test_every_stage_runs_on_a_tiny_world(tiny_root):
     val = json.loads(out.read_text())
     assert val["split"] == "val" and val["n_requests"] == 20 and val["n_lists"] == 4
     assert val["selected_true_utility"]["truth"]["gain_vs_released"]["mean"] >= 0.0
-    for bad in (["--evaluator", str(tiny_root / "missing.ckpt")], ["--requests", "0"]):
+    two = ["--requests", "5", "--n-samples", "2", "--out", str(out)]
+    assert main(["--root", str(tiny_root), "audit-judge", *two]) == 0
+    assert json.loads(out.read_text())["n_lists"] == 2
+    for bad in (["--evaluator", str(tiny_root / "missing.ckpt")], ["--requests", "0"], ["--n-samples", "0"]):
         assert main(["--root", str(tiny_root), "audit-judge", *bad]) == 2, bad
     teacher = str(tiny_root / "data/models/teacher.ckpt")
     for bad in (["--generator", teacher], ["--evaluator", teacher]):  # a model file of the wrong kind

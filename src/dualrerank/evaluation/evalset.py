@@ -115,25 +115,33 @@ def oracle_headroom(
     return {"utility": float(u_oracle.mean()), "method": method}
 
 
-def audit_student(params: Params, ev: EvalSet, generator: Path, judge: Judge) -> dict:
+def audit_student(params: Params, ev: EvalSet, generator: Path, judge: Judge, n_samples: int | None = None) -> dict:
     """``judge_audit`` of ``judge`` (with the prior rules the generator's file records) on the lists the released
-    Best-of-N draws from the student in ``generator`` (its size, the serving temperature, the evaluation seed)."""
+    Best-of-N draws from the student in ``generator`` (its size unless ``n_samples`` is given, the serving
+    temperature, the evaluation seed)."""
     cfg = params.evaluate
     student, record = load_as(generator, NARStudent)
-    n = cfg.gate.candidate_n_samples
+    n = cfg.gate.candidate_n_samples if n_samples is None else n_samples
     reranker = Reranker(student, temperature=cfg.bon_temperature, seed=cfg.seed)
     lists = candidate_lists(reranker, ev.tensors, n, cfg.batch_size)
     return judge_audit(ev, lists, judge_with_rules(judge, record["meta"]))
 
 
 def audit_files(
-    params: Params, paths: Paths, generator: Path, evaluator: Path, split: str = "val", n_requests: int | None = None
+    params: Params,
+    paths: Paths,
+    generator: Path,
+    evaluator: Path,
+    split: str = "val",
+    n_requests: int | None = None,
+    n_samples: int | None = None,
 ) -> dict:
     """``dualrerank audit-judge``: the audit of any evaluator file over any student file, on the first ``n_requests``
-    of a split. Validation by default: design experiments compare evaluators without looking at the test split."""
+    of a split, with ``n_samples`` lists per request (default: the released size). Validation by default: design
+    experiments compare evaluators without looking at the test split."""
     slates = Slates.load(paths.split(split))
     if n_requests is not None:
         slates = slates.subset(slice(0, n_requests))
     ev = build_eval_set(params, paths, SlateMeta.load(paths.meta), slates)
-    audit = audit_student(params, ev, generator, Judge.from_file(evaluator))
+    audit = audit_student(params, ev, generator, Judge.from_file(evaluator), n_samples)
     return {"split": split, "generator": str(generator), "evaluator": str(evaluator), **audit}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dualrerank.models.components import SlateInputs
+from dualrerank.models.components import PageView, SlateInputs
 from dualrerank.models.io import build_model, load_model, save_model
 from dualrerank.sampling import masked_sequential_argmax
 
@@ -217,7 +217,7 @@ def test_evaluator_pair_terms_count_identity_matches_among_filled_slots():
     x = inputs()
     pages = torch.tensor([[0, 1, 3, -1], [0, 2, 4, 1]])  # page 0: one author thrice (slot 3 empty)
     raw = x.item_features[0][pages.clamp_min(0)]
-    out = pairs(raw, torch.randn(2, K, 16), pages < 0)
+    out = pairs(PageView.slots(raw, torch.randn(2, K, 16), pages < 0))
     g1, g2 = torch.nn.functional.gelu(torch.tensor(1.0)), torch.nn.functional.gelu(torch.tensor(2.0))
     torch.testing.assert_close(out[0, :, 0], torch.tensor([2 * g1, 2 * g1, 2 * g1, 0.0]))
     torch.testing.assert_close(out[1, :, 0], torch.tensor([g1, 0.0, 0.0, g1]))  # items 0 and 1 share the author
@@ -244,8 +244,8 @@ def test_page_structure_starts_at_zero_and_counts_same_screen_identities():
     x = inputs()
     pages = torch.tensor([[0, 1, 2, 4], [0, 2, 1, -1], [0, 2, 4, 3]])  # author pair 0/1 together, apart, 0/3 apart
     raw, tokens = x.item_features[0][pages.clamp_min(0)], torch.randn(3, K, 16)
-    assert torch.all(structure_probe("none")(raw, tokens, pages < 0) == 0)
-    out = structure_probe("author")(raw, tokens, pages < 0)
+    assert torch.all(structure_probe("none")(PageView.slots(raw, tokens, pages < 0)) == 0)
+    out = structure_probe("author")(PageView.slots(raw, tokens, pages < 0))
     torch.testing.assert_close(out[0, :, 0], torch.tensor([-1.0, -1.0, 0.0, 0.0]))  # slots 0-1 share a screen
     torch.testing.assert_close(out[1, :, 0], torch.zeros(K))  # the same pair on slots 0 and 2: two screens
     torch.testing.assert_close(out[2, :, 0], torch.zeros(K))
@@ -256,10 +256,10 @@ def test_page_structure_reads_the_row_neighbour_and_the_item_before():
     x = inputs()
     pages = torch.tensor([[0, 1, 2, 3], [0, 1, 3, 2], [5, 1, 2, 3]])
     raw, tokens = x.item_features[0][pages.clamp_min(0)], torch.randn(1, N, 16)[0][pages]
-    beside = structure_probe("neighbour")(raw, tokens, pages < 0)[..., 1]
+    beside = structure_probe("neighbour")(PageView.slots(raw, tokens, pages < 0))[..., 1]
     torch.testing.assert_close(beside[:, 0], tokens[:, 1].sum(-1))  # slot 0 <- slot 1, and back
     torch.testing.assert_close(beside[:, 3], tokens[:, 2].sum(-1))
-    context = structure_probe("context")(raw, tokens, pages < 0)
+    context = structure_probe("context")(PageView.slots(raw, tokens, pages < 0))
     assert torch.all(context[:, 0] == 0)  # nothing before the first slot
     torch.testing.assert_close(context[0, :2], context[1, :2])  # slots 0-1 unchanged by swapping slots 2 and 3
     assert not torch.allclose(context[0, 2], context[1, 2])
@@ -328,32 +328,42 @@ def test_page_structure_table_reads_the_groups_of_the_item_before_and_this_one()
     raw, tokens = torch.zeros(2, K, F), torch.randn(2, K, 16)
     groups = torch.tensor([[1, 2, 1, 2], [2, 1, 2, 1]])
     empty = torch.tensor([[False, False, False, True], [False] * K])
-    out = ps(raw, tokens, empty, groups)
+    out = ps(PageView.slots(raw, tokens, empty), groups)
     torch.testing.assert_close(out[0, :, 0], torch.tensor([0.0, 1.0, 0.0, 0.0]))  # slot 3 is empty
     torch.testing.assert_close(out[1, :, 0], torch.tensor([0.0, 0.0, 1.0, 0.0]))  # 1 -> 2 only at slots 1 -> 2
     assert torch.all(out[..., 1] == 0)
     empty[1, 1] = True  # nothing before slot 2 any more
-    assert ps(raw, tokens, empty, groups)[1, 2, 0] == 0
+    assert ps(PageView.slots(raw, tokens, empty), groups)[1, 2, 0] == 0
     with pytest.raises(ValueError, match="item group"):
-        ps(raw, tokens, empty)
+        ps(PageView.slots(raw, tokens, empty))
 
 
 def test_grouped_evaluator_fits_its_groups_scores_lists_alone_and_reloads(tmp_path):
     torch.manual_seed(0)
     hp = {**EVAL_HP, "residual": True, "structure": True, "group_columns": [3, 4], "n_groups": 3}
+    hp |= {"pairwise": True, "identity_groups": IDENTITY_GROUPS}
     ev = build_model("evaluator", hp).eval()
     x = inputs()
     ev.fit_groups(x.item_features.reshape(-1, F), seed=0)
     assert ev.group_centroids.shape == (3, 2) and ev.group_centroids.abs().sum() > 0
-    pages = torch.tensor([[[0, 1, 3, -1], [0, 2, 4, 1], [6, 5, 4, 3]]] * B)
+    pages = torch.tensor([[[0, 1, 3, -1], [0, 2, 4, 1], [6, 5, 4, 3], [2, 3, -1, -1]]] * B)
+    # four lists share their candidates' pair terms (4 * K * K slot pairs >= N * N candidate pairs); one list alone
+    # computes its own: both ways must agree
+    assert PageView.of(x.item_features, x.item_features, pages).rows.shape == (B, 4, K)
+    assert PageView.of(x.item_features, x.item_features, pages[:, :1]).rows.shape == (B, 1, K)
+    assert torch.equal(PageView.of(x.item_features, x.item_features, pages[:, :1]).raw[0, 1], x.item_features[0, 1])
     before = ev(x, pages)
     with torch.no_grad():
+        ev.pairs.slot_pair.normal_()
         for p in (*ev.structure.parameters(), *ev.coverage_value.parameters()):
             p.normal_()
-    page = ev(x, pages)[1]
+    item, page = ev(x, pages)
     assert not torch.allclose(page, before[1])  # the coverage term reaches the page outputs
-    for g in range(3):
-        torch.testing.assert_close(page[:, g], ev(x, pages[:, g : g + 1])[1][:, 0])
+    for g in range(pages.shape[1]):
+        alone_item, alone_page = ev(x, pages[:, g : g + 1])
+        torch.testing.assert_close(page[:, g], alone_page[:, 0])
+        filled = pages[:, g] >= 0
+        torch.testing.assert_close(item[:, g][filled], alone_item[:, 0][filled])
     save_model(tmp_path / "e.ckpt", "evaluator", hp, ev)
     back, _ = load_model(tmp_path / "e.ckpt")
     torch.testing.assert_close(back.group_centroids, ev.group_centroids)

@@ -103,11 +103,64 @@ def transformer_layers(d_model: int, n_heads: int, n_layers: int, dropout: float
 
 def gather_items(tokens: Tensor, pages: Tensor) -> Tensor:
     """``tokens [B, N, D]``, ``pages [B, G, K]`` (-1 = empty) -> ``[B, G, K, D]`` (zeros on empty slots)."""
-    B, G, K = pages.shape
-    D = tokens.shape[-1]
-    idx = pages.clamp(min=0).reshape(B, G * K, 1).expand(-1, -1, D)
-    out = tokens.gather(1, idx).reshape(B, G, K, D)
+    B, N, D = tokens.shape
+    rows = pages.clamp(min=0) + N * torch.arange(B, device=pages.device)[:, None, None]
+    out = tokens.reshape(B * N, D).index_select(0, rows.reshape(-1)).reshape(*pages.shape, D)  # (faster than gather)
     return out.masked_fill((pages < 0)[..., None], 0.0)
+
+
+class PageView(NamedTuple):
+    """The item-level inputs of a page's interaction terms, held on whichever rows are fewer: a request's candidates
+    (Best-of-N: ``G`` lists share ``N`` candidates, so ``N * N`` pairs beat ``G * K * K``) or each list's own slots
+    (training: one logged page among many candidates). Per-item and per-pair work runs once on the rows, and
+    ``items`` / ``pairs`` place it on the slots: the same values either way."""
+
+    raw: Tensor  # [S, M, F] raw item features of the rows
+    tokens: Tensor  # [S, M, D] item tokens of the rows
+    rows: Tensor  # [S, G', K] the row on each slot (-1 = empty), S * G' = B * G
+
+    @classmethod
+    def of(cls, raw: Tensor, tokens: Tensor, pages: Tensor) -> PageView:
+        """Candidates ``raw [B, N, F]``, ``tokens [B, N, D]`` and lists ``pages [B, G, K]``."""
+        B, G, K = pages.shape
+        if raw.shape[1] ** 2 <= G * K * K:
+            return cls(raw, tokens, pages)
+        flat = (B * G, K, -1)
+        empty = (pages < 0).reshape(B * G, K)
+        return cls.slots(gather_items(raw, pages).reshape(flat), gather_items(tokens, pages).reshape(flat), empty)
+
+    @classmethod
+    def slots(cls, raw: Tensor, tokens: Tensor, empty: Tensor) -> PageView:
+        """Each list's own slots as its rows: ``raw [L, K, F]``, ``tokens [L, K, D]``, ``empty [L, K]``."""
+        rows = torch.arange(raw.shape[1], device=raw.device).expand_as(empty).masked_fill(empty, -1)
+        return cls(raw, tokens, rows[:, None])
+
+    @property
+    def empty(self) -> Tensor:
+        """``[S * G', K]`` True on empty slots."""
+        return (self.rows < 0).flatten(0, 1)
+
+    def items(self, values: Tensor) -> Tensor:
+        """Row values ``[S, M, ...]`` -> slot values ``[S * G', K, ...]`` (zeros on empty slots)."""
+        if values.dim() == 2:
+            return self.items(values[..., None])[..., 0]
+        return gather_items(values, self.rows).flatten(0, 1)
+
+    def pairs(self, values: Tensor) -> Tensor:
+        """Row-pair values ``[S, M, M, H]`` -> slot-pair values ``[S * G', K, K, H]`` (empty slots: any row's)."""
+        S, M, _, H = values.shape
+        i = self.rows.clamp(min=0)
+        first = M * M * torch.arange(S, device=values.device)[:, None, None, None]
+        both = first + M * i[..., :, None] + i[..., None, :]  # [S, G', K, K]: the pair (a, b) of rows of request s
+        return values.reshape(S * M * M, H).index_select(0, both.reshape(-1)).reshape(-1, *both.shape[-2:], H)
+
+
+def identity_pairs(raw: Tensor, groups: list[list[int]]) -> Tensor:
+    """``raw [..., M, F]`` -> ``[..., M, M, len(groups)]``: 1.0 where two rows hold equal features, per column group."""
+    same = [same_identity(raw[..., g]) for g in groups]
+    if not same:
+        return raw.new_zeros(*raw.shape[:-1], raw.shape[-2], 0)
+    return torch.stack(same, dim=-1).to(raw.dtype)
 
 
 def same_identity(identity: Tensor) -> Tensor:

@@ -17,11 +17,12 @@ from torch import Tensor, nn
 
 from dualrerank.models.components import (
     FeatureInput,
+    PageView,
     SlateInputs,
     gather_items,
+    identity_pairs,
     kmeans,
     nearest,
-    same_identity,
     transformer_layers,
 )
 
@@ -47,13 +48,14 @@ class PairInteractions(nn.Module):
         self.slot_pair = nn.Parameter(torch.zeros(page_len, page_len, hidden))
         self.out = nn.Linear(hidden, d_model)
 
-    def forward(self, raw: Tensor, tokens: Tensor, empty: Tensor) -> Tensor:
-        """``raw [BG, K, F]`` raw item features, ``tokens [BG, K, D]``, ``empty [BG, K]`` -> ``[BG, K, D]``."""
-        K = raw.shape[1]
-        u = self.proj(tokens)  # [BG, K, r]
-        feats = [same_identity(raw[..., g]).to(u.dtype)[..., None] for g in self.identity_groups]
-        z = self.pair_in(torch.cat([*feats, u[:, :, None, :] * u[:, None, :, :]], dim=-1)) + self.slot_pair[:K, :K]
-        other = ~torch.eye(K, dtype=torch.bool, device=raw.device)
+    def forward(self, view: PageView) -> Tensor:
+        """The pages' items (``PageView``) -> ``[BG, K, D]``."""
+        empty = view.empty
+        K = empty.shape[1]
+        u = self.proj(view.tokens)  # [S, M, r]: the pair network's input layer runs once per pair of rows
+        rows = torch.cat([identity_pairs(view.raw, self.identity_groups), u[:, :, None, :] * u[:, None, :, :]], -1)
+        z = view.pairs(self.pair_in(rows)) + self.slot_pair[:K, :K]  # [BG, K, K, hidden]
+        other = ~torch.eye(K, dtype=torch.bool, device=empty.device)
         pair = other & ~empty[:, :, None] & ~empty[:, None, :]  # [BG, K, K]
         return self.out((nnf.gelu(z) * pair[..., None]).sum(2))
 
@@ -121,31 +123,32 @@ class PageStructure(nn.Module):
             nn.init.zeros_(layer.weight)
         self.table = nn.Parameter(torch.zeros(n_groups, n_groups, n_out)) if n_groups else None
 
-    def forward(self, raw: Tensor, tokens: Tensor, empty: Tensor, groups: Tensor | None = None) -> Tensor:
-        """``raw [BG, K, F]`` raw item features, ``tokens [BG, K, D]``, ``empty [BG, K]``, ``groups [BG, K]`` each
-        slot's item group (with ``n_groups``) -> ``[BG, K, O]``."""
-        K = raw.shape[1]
+    def forward(self, view: PageView, groups: Tensor | None = None) -> Tensor:
+        """The pages' items (``PageView``) and ``groups [BG, K]`` each slot's item group (with ``n_groups``) ->
+        ``[BG, K, O]``. Every linear map of one item or one pair runs once per row or pair of rows (``PageView``)."""
+        empty = view.empty
+        K = empty.shape[1]
         filled = ~empty
-        u = self.sim(tokens)
-        feats = [same_identity(raw[..., g]).to(u.dtype)[..., None] for g in self.identity_groups]
-        pair = torch.cat([*feats, nnf.gelu(u[:, :, None, :] * u[:, None, :, :])], dim=-1)  # [BG, K, K, n_g + r]
+        u = self.sim(view.tokens)
+        rows = torch.cat([identity_pairs(view.raw, self.identity_groups), nnf.gelu(u[:, :, None] * u[:, None])], -1)
         gate = self.gate[:K, :K] * (filled[:, :, None] & filled[:, None, :])  # [BG, K, K]
-        similar = self.pair_out((gate[..., None] * pair).sum(2))
-        prev = torch.zeros_like(tokens)
-        prev[:, 1:] = tokens[:, :-1] * filled[:, :-1, None]
-        has_prev = filled & (torch.arange(K, device=raw.device) > 0)
-        context = self.context_out(nnf.gelu(self.before(prev) + self.after(tokens)) * has_prev[..., None])
+        similar = (gate[..., None] * view.pairs(self.pair_out(rows))).sum(2)
+        before = view.items(self.before(view.tokens))
+        before = torch.cat([before[:, :1], before[:, :-1]], dim=1)  # the previous slot's item (slot 0: unused)
+        prev_filled = torch.cat([filled[:, :1] & False, filled[:, :-1]], dim=1)
+        before = torch.where(prev_filled[..., None], before, self.before.bias)  # an empty slot before: a zero item
+        has_prev = filled & (torch.arange(K, device=empty.device) > 0)
+        context = self.context_out(nnf.gelu(before + view.items(self.after(view.tokens))) * has_prev[..., None])
         if self.table is not None:
             if groups is None:
                 raise ValueError("PageStructure with n_groups needs each slot's item group")
-            before = torch.cat([groups[:, :1], groups[:, :-1]], dim=1)
-            both = has_prev & torch.cat([filled[:, :1], filled[:, :-1]], dim=1)
-            context = context + self.table[before, groups] * both[..., None]
-        partner = torch.arange(K, device=raw.device) ^ 1  # the other column of the row
+            group_before = torch.cat([groups[:, :1], groups[:, :-1]], dim=1)
+            context = context + self.table[group_before, groups] * (has_prev & prev_filled)[..., None]
+        partner = torch.arange(K, device=empty.device) ^ 1  # the other column of the row
         inside = partner < K
         partner = partner.clamp(max=K - 1)
-        beside = tokens[:, partner] * (inside[None, :, None] & filled[:, partner, None])
-        return self.gain * (similar + context + self.neighbour_out(beside))
+        beside = view.items(self.neighbour_out(view.tokens))[:, partner]
+        return self.gain * (similar + context + beside * (inside[None] & filled[:, partner])[..., None])
 
 
 class ListEvaluator(nn.Module):
@@ -257,9 +260,9 @@ class ListEvaluator(nn.Module):
         else:
             h, _ = self.body(h)
             h = h + self.attn(h, h, h, key_padding_mask=empty, need_weights=False)[0]
-        raw = gather_items(x.item_features, pages).reshape(B * G, K, -1)  # exact identities for the pair terms
+        view = PageView.of(x.item_features, tokens, pages)  # the pair and structure terms' items
         if self.pairs is not None:
-            h = h + self.pairs(raw, items.reshape(B * G, K, -1), empty)
+            h = h + self.pairs(view)
         h = self.norm(h).masked_fill(empty[..., None], 0.0)  # [B*G, K, D]
         n_real = (~empty).sum(1, keepdim=True).clamp(min=1)
         pooled = torch.cat([h.sum(1) / n_real, h.max(1).values], dim=-1)
@@ -274,8 +277,10 @@ class ListEvaluator(nn.Module):
             item_out = item_out + alone + self.slot_bias[:K]
         page_out = self.page_head(pooled).reshape(B, G, -1)
         if self.structure is not None and self.structure_page is not None:
-            groups = nearest(raw[..., self.group_columns], self.group_centroids) if self.n_groups else None
-            direct = self.structure(raw, items.reshape(B * G, K, -1), empty, groups).masked_fill(empty[..., None], 0.0)
+            groups = None
+            if self.n_groups:
+                groups = view.items(nearest(view.raw[..., self.group_columns], self.group_centroids))
+            direct = self.structure(view, groups).masked_fill(empty[..., None], 0.0)
             item_out = item_out + direct.reshape(B, G, K, -1)
             page_out = page_out + self.structure_page(direct.sum(1) / n_real).reshape(B, G, -1)
             if groups is not None and self.coverage_value is not None:

@@ -109,7 +109,7 @@ def test_missing_key_and_section_are_errors():
         ({"sweep": {"stages": ["generate", "finetune", "explore", "evaluate"]}}, "explore must run before it"),
         ({"explore": {"pages_per_request": 0}}, r"params\.explore: pages_per_request >= 1"),
         ({"train_teacher": {"net": {"d_model": 30}}}, r"train_teacher\.net: d_model must be divisible by n_heads"),
-        ({"train_evaluator": {"heldout": {"groups": 8}}}, r"train_evaluator\.heldout: groups .* needs structure: true"),
+        ({"train_evaluator": {"heldout": {"structure": False}}}, r"heldout: groups .* needs structure: true"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key_path(overlay, message):

@@ -118,6 +118,7 @@ class PageView(NamedTuple):
     raw: Tensor  # [S, M, F] raw item features of the rows
     tokens: Tensor  # [S, M, D] item tokens of the rows
     rows: Tensor  # [S, G', K] the row on each slot (-1 = empty), S * G' = B * G
+    on_slots: bool = False  # the rows are each list's own slots (G' = 1): placing them is the identity
 
     @classmethod
     def of(cls, raw: Tensor, tokens: Tensor, pages: Tensor) -> PageView:
@@ -133,7 +134,7 @@ class PageView(NamedTuple):
     def slots(cls, raw: Tensor, tokens: Tensor, empty: Tensor) -> PageView:
         """Each list's own slots as its rows: ``raw [L, K, F]``, ``tokens [L, K, D]``, ``empty [L, K]``."""
         rows = torch.arange(raw.shape[1], device=raw.device).expand_as(empty).masked_fill(empty, -1)
-        return cls(raw, tokens, rows[:, None])
+        return cls(raw, tokens, rows[:, None], on_slots=True)
 
     @property
     def empty(self) -> Tensor:
@@ -144,10 +145,14 @@ class PageView(NamedTuple):
         """Row values ``[S, M, ...]`` -> slot values ``[S * G', K, ...]`` (zeros on empty slots)."""
         if values.dim() == 2:
             return self.items(values[..., None])[..., 0]
+        if self.on_slots:
+            return values.masked_fill(self.empty[..., None], 0.0)
         return gather_items(values, self.rows).flatten(0, 1)
 
     def pairs(self, values: Tensor) -> Tensor:
         """Row-pair values ``[S, M, M, H]`` -> slot-pair values ``[S * G', K, K, H]`` (empty slots: any row's)."""
+        if self.on_slots:
+            return values
         S, M, _, H = values.shape
         i = self.rows.clamp(min=0)
         first = M * M * torch.arange(S, device=values.device)[:, None, None, None]

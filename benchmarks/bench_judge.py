@@ -1,9 +1,10 @@
-"""Micro-benchmark of the Best-of-N judge's page-structure terms (not a test).
+"""Micro-benchmark of the Best-of-N judge's parts (not a test).
 
 Median and p99 wall time of ``Judge.score`` on one request at a time (the service's shape: 50 candidates, N lists of
-10), for the released evaluator, for the same network without its item groups (the group-transition table and the
-first screen's group coverage) and without any page-structure terms (its other weights copied), timed side by side:
-the judges take turns on every request, so machine noise hits them alike.
+10), for the released evaluator, for the same network with one more sequence layer, without its item groups (the
+group-transition table and the first screen's group coverage) and without any page-structure terms (the weights the
+changed network shares with the released one copied), timed side by side: the judges take turns on every request, so
+machine noise hits them alike.
 
     PYTHONPATH=src python benchmarks/bench_judge.py [--evaluator data/models/evaluator_explore.ckpt] [--requests 300]
 
@@ -50,6 +51,8 @@ def main() -> None:
     if not record["hparams"].get("structure"):
         raise SystemExit(f"{path} has no page-structure terms (train_evaluator.main.structure: false)")
     judges = {"released": Judge.from_file(path)}
+    layers = record["hparams"]["n_layers"]
+    judges["one more layer"] = variant(judges["released"], record["hparams"], n_layers=layers + 1)
     if record["hparams"].get("n_groups"):
         judges["no groups"] = variant(judges["released"], record["hparams"], n_groups=0)
     judges["no structure"] = variant(judges["released"], record["hparams"], structure=False)
@@ -57,8 +60,8 @@ def main() -> None:
     n_cand, page_len = tensors["pad_mask"].shape[1], record["hparams"]["page_len"]
     rng = torch.Generator().manual_seed(0)
     print(f"judge latency, one request of {n_cand} candidates, {args.threads} thread(s), {path}")
-    print(f"{'N':>4}  {'judge':<13} {'median ms':>9} {'p99 ms':>7}")
-    for n in (16, 64):
+    print(f"{'N':>4}  {'judge':<14} {'median ms':>9} {'p99 ms':>7}")
+    for n in (16, 48, 64):
         times: dict[str, list[float]] = {name: [] for name in judges}
         for r in range(len(tensors["pad_mask"])):
             x = SlateInputs.from_batch({k: v[r : r + 1] for k, v in tensors.items()})
@@ -72,10 +75,10 @@ def main() -> None:
         for name, values in times.items():
             v = np.array(values[10:])  # first calls warm up
             medians[name] = float(np.median(v))
-            print(f"{n:>4}  {name:<13} {medians[name]:>9.2f} {np.percentile(v, 99):>7.2f}")
+            print(f"{n:>4}  {name:<14} {medians[name]:>9.2f} {np.percentile(v, 99):>7.2f}")
         for name in judges:
             if name != "released":
-                print(f"{n:>4}  ratio to {name:<13} {medians['released'] / medians[name]:>6.2f}")
+                print(f"{n:>4}  ratio to {name:<14} {medians['released'] / medians[name]:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from dualrerank.config.serving import PackageConfig
 from dualrerank.data.slates import Slates
 from dualrerank.serving.adapter import prepare
 from dualrerank.serving.schemas import RerankRequest
-from dualrerank.serving.store import ENV_BATCHING, ENV_GENERATOR, MODEL_NAME, load_engine
+from dualrerank.serving.store import ENV_BACKEND, ENV_BATCHING, ENV_GENERATOR, MODEL_NAME, load_engine
 
 SERVERS = {
     "nar_bon": {ENV_GENERATOR: "nar", ENV_BATCHING: "1"},
@@ -86,14 +86,19 @@ def measure(
 
 
 def in_process(bodies: list[bytes], n: int, seed: int = 0) -> dict[str, dict[str, float]]:
-    """The same requests without HTTP: parse, check and one forward pass in this process, NAR Best-of-N
-    and AR greedy interleaved. What the model costs, apart from the server around it."""
+    """The same requests without HTTP: parse, check and one forward pass in this process, NAR Best-of-N (as packaged,
+    and in eager torch) and AR greedy interleaved. What the model costs, apart from the server around it."""
     import bentoml
 
     stored = bentoml.models.get(f"{MODEL_NAME}:latest")
+    switches = {
+        "nar_bon": {ENV_GENERATOR: "nar"},  # as packaged (package.backend)
+        "nar_bon_torch": {ENV_GENERATOR: "nar", ENV_BACKEND: "torch"},  # the same in eager torch, for the ratio
+        "ar_greedy": {ENV_GENERATOR: "ar"},
+    }
     engines = {
-        name: load_engine(Path(stored.path), stored.info.metadata, str(stored.tag), {ENV_GENERATOR: gen})
-        for name, gen in (("nar_bon", "nar"), ("ar_greedy", "ar"))
+        name: load_engine(Path(stored.path), stored.info.metadata, str(stored.tag), env)
+        for name, env in switches.items()
     }
     rng = random.Random(seed)
     times: dict[str, list[float]] = defaultdict(list)
@@ -201,6 +206,8 @@ def report(
             / seq["ar_greedy"]["server_cpu_ms_per_request"],
             "in_process_p50_nar_bon_over_ar_greedy": levels["in_process"]["nar_bon"]["p50_ms"]
             / levels["in_process"]["ar_greedy"]["p50_ms"],
+            "in_process_p50_nar_bon_over_nar_bon_torch": levels["in_process"]["nar_bon"]["p50_ms"]
+            / levels["in_process"]["nar_bon_torch"]["p50_ms"],
         },
         "checks": {
             "sequential_p99_under_20ms": seq["nar_bon"]["p99_ms"] < SLA_P99_MS,

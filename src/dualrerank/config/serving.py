@@ -42,6 +42,7 @@ class PackageConfig(Section):
     max_batch_size: int
     max_wait_ms: float  # extra wait for a batch to fill (0: a lone request never waits)
     num_threads: int  # torch intra-op threads of the serving process
+    backend: Literal["torch", "onnx"]  # onnx: the NAR student and the judge's evaluator run on ONNX Runtime
     max_body_kib: int  # larger request bodies get a 413
     seed: int  # sampling generator seed (reproducible service)
     build: bool  # run `bentoml build` after importing the model (needs bentofile.yaml at the root)

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from dualrerank import metrics
 from dualrerank.models.components import SlateInputs
+from dualrerank.models.evaluator import ListEvaluator
 from dualrerank.reranking import Judge, RuleScorer
 from dualrerank.world.logs import WORLD_RESPONSES
 from dualrerank.world.requests import RequestSet
@@ -51,6 +52,11 @@ def response_utilities(judge: Judge, pages: Tensor, ev: EvalSet, batch: int = 25
     non-zero weight; ``true`` is empty without a world. A diagnostic of reward hacking: which response a policy's
     evaluator gain comes from, and whether the truth agrees."""
     names, weights = list(judge.responses), torch.cat([judge.item_weights, judge.page_weights])
+    evaluator = judge.evaluator
+    if not isinstance(evaluator, ListEvaluator):
+        raise TypeError(
+            "the response breakdown reads the evaluator's responses: give the torch judge, not an exported one"
+        )
     if len(names) != len(weights):
         raise ValueError(f"the judge names {len(names)} responses and weights {len(weights)}")
     L = len(judge.item_weights)
@@ -58,7 +64,7 @@ def response_utilities(judge: Judge, pages: Tensor, ev: EvalSet, batch: int = 25
     for s in range(0, len(pages), batch):
         x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in ev.tensors.items()})
         with torch.inference_mode():
-            item, page = judge.evaluator.expected(x, pages[s : s + batch, None, :])  # [b, 1, K, L], [b, 1, P]
+            item, page = evaluator.expected(x, pages[s : s + batch, None, :])  # [b, 1, K, L], [b, 1, P]
         parts.append(torch.cat([item[:, 0].sum(1), page[:, 0]], dim=-1))  # [b, L + P]
     predicted = (torch.cat(parts) * weights).numpy()
     active = [j for j, w in enumerate(weights.tolist()) if w != 0.0]

@@ -55,7 +55,8 @@ class PairInteractions(nn.Module):
         u = self.proj(view.tokens)  # [S, M, r]: the pair network's input layer runs once per pair of rows
         rows = torch.cat([identity_pairs(view.raw, self.identity_groups), u[:, :, None, :] * u[:, None, :, :]], -1)
         z = view.pairs(self.pair_in(rows)) + self.slot_pair[:K, :K]  # [BG, K, K, hidden]
-        other = ~torch.eye(K, dtype=torch.bool, device=empty.device)
+        slot = torch.arange(K, device=empty.device)
+        other = slot[:, None] != slot[None, :]  # (an eye would do, but ONNX Runtime has no boolean EyeLike)
         pair = other & ~empty[:, :, None] & ~empty[:, None, :]  # [BG, K, K]
         return self.out((nnf.gelu(z) * pair[..., None]).sum(2))
 
@@ -135,7 +136,7 @@ class PageStructure(nn.Module):
         similar = (gate[..., None] * view.pairs(self.pair_out(rows))).sum(2)
         before = view.items(self.before(view.tokens))
         before = torch.cat([before[:, :1], before[:, :-1]], dim=1)  # the previous slot's item (slot 0: unused)
-        prev_filled = torch.cat([filled[:, :1] & False, filled[:, :-1]], dim=1)
+        prev_filled = torch.cat([torch.zeros_like(filled[:, :1]), filled[:, :-1]], dim=1)
         before = torch.where(prev_filled[..., None], before, self.before.bias)  # an empty slot before: a zero item
         has_prev = filled & (torch.arange(K, device=empty.device) > 0)
         context = self.context_out(nnf.gelu(before + view.items(self.after(view.tokens))) * has_prev[..., None])
@@ -144,7 +145,8 @@ class PageStructure(nn.Module):
                 raise ValueError("PageStructure with n_groups needs each slot's item group")
             group_before = torch.cat([groups[:, :1], groups[:, :-1]], dim=1)
             context = context + self.table[group_before, groups] * (has_prev & prev_filled)[..., None]
-        partner = torch.arange(K, device=empty.device) ^ 1  # the other column of the row
+        slot = torch.arange(K, device=empty.device)
+        partner = slot + 1 - 2 * (slot % 2)  # the other column of the row (written so that ONNX export takes it)
         inside = partner < K
         partner = partner.clamp(max=K - 1)
         beside = view.items(self.neighbour_out(view.tokens))[:, partner]

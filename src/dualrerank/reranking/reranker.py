@@ -9,7 +9,7 @@ AR mode wraps the teacher (greedy or beam) behind the same interface for side-by
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from dualrerank.models.evaluator import ListEvaluator
 from dualrerank.models.io import load_model
 from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
+from dualrerank.reranking.exported import ExportedEvaluator, ExportedStudent, candidate_sizes
 from dualrerank.rewards import RewardSpec, prior_rule_scorer
 from dualrerank.sampling import gumbel_max_pages, masked_sequential_argmax
 
@@ -49,7 +50,7 @@ def prior_rules(meta: dict[str, Any]) -> RuleScorer | None:
 class Judge:
     """Scores candidate lists: the evaluator's learned page utility (+ prior rules). Never the world."""
 
-    evaluator: ListEvaluator
+    evaluator: ListEvaluator | ExportedEvaluator
     item_weights: Tensor  # [L] weights of the per-slot responses
     page_weights: Tensor  # [P] weights of the page-level responses
     rules: RuleScorer | None = None
@@ -70,6 +71,13 @@ class Judge:
         total = slots.sum(-1) + page
         return (total + self.rules(x, pages) if self.rules is not None else total), slots
 
+    def exported(self, page_len: int, n_candidates: int, n_lists: int, threads: int) -> Judge:
+        """This judge with its evaluator pass on ONNX Runtime (``reranking.exported``), traced at ``n_candidates``
+        candidates and ``n_lists`` lists; the prior rules stay in torch."""
+        if isinstance(self.evaluator, ExportedEvaluator):
+            return self
+        return replace(self, evaluator=ExportedEvaluator(self.evaluator, page_len, n_candidates, n_lists, threads))
+
     @classmethod
     def from_file(cls, path: Path, rules: RuleScorer | None = None) -> Judge:
         """Load an evaluator model file; its reward weights were recorded when it was trained."""
@@ -87,13 +95,13 @@ class Reranker:
 
     def __init__(
         self,
-        generator: ARTeacher | NARStudent,
+        generator: ARTeacher | NARStudent | ExportedStudent,
         judge: Judge | None = None,
         temperature: float = 1.0,
         beam_width: int = 1,
         seed: int = 0,
     ) -> None:
-        if not isinstance(generator, (ARTeacher, NARStudent)):
+        if not isinstance(generator, (ARTeacher, NARStudent, ExportedStudent)):
             raise TypeError(f"generator must be an ARTeacher or NARStudent, got {type(generator).__name__}")
         self.generator = generator.eval()
         self.page_len = generator.page_len
@@ -134,6 +142,24 @@ class Reranker:
         """``[B, n, K]`` the lists Best-of-``n`` chooses among, from NAR ``logits [B, K, N]``: the greedy list, then
         ``n - 1`` Gumbel-Max draws at the serving temperature from this reranker's seeded stream."""
         return gumbel_max_pages(logits, pad_mask, n, self.temperature, include_greedy=True, generator=self.rng)
+
+    def exported(
+        self, n_candidates: int, n_lists: int, threads: int | None = None, max_candidates: int | None = None
+    ) -> Reranker:
+        """This Best-of-N reranker with the student's pass and the judge's evaluator pass on ONNX Runtime
+        (``reranking.exported``: the same outputs to float rounding, less time per call), exported for requests of
+        ``n_candidates`` candidates and ``n_lists`` lists; the student's graphs double in size from ``n_candidates``
+        up to ``max_candidates`` (``candidate_sizes``), and larger requests run in torch. ``threads`` defaults to
+        torch's. The AR teacher stays in torch."""
+        if self.mode == "ar" or isinstance(self.generator, ExportedStudent):
+            return self
+        threads = threads or torch.get_num_threads()
+        assert isinstance(self.generator, NARStudent)
+        student = ExportedStudent(self.generator, threads, candidate_sizes(n_candidates, max_candidates))
+        judge = self.judge.exported(self.page_len, n_candidates, n_lists, threads) if self.judge is not None else None
+        out = Reranker(student, judge, self.temperature, self.beam_width)
+        out.rng = self.rng  # the same seeded stream of draws
+        return out
 
     @classmethod
     def from_files(cls, generator: Path, evaluator: Path | None = None, **kwargs: object) -> Reranker:

@@ -41,6 +41,11 @@ class ModelSpec:
     default_n_samples: int
     max_n_samples: int
 
+    @property
+    def typical_candidates(self) -> int:
+        """The request size the service warms up with and the exported networks are traced at."""
+        return min(self.max_candidates, max(self.page_len, 50))
+
     def metadata(self, model_version: str, generator: str, batching: bool) -> Metadata:
         return Metadata.model_validate(
             {"model_version": model_version, "generator": generator, "batching": batching, **self.__dict__}

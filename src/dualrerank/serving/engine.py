@@ -42,7 +42,7 @@ class RerankEngine:
 
     def warm_up(self) -> None:
         """Run a full-size request once at start-up so the first client does not pay one-off costs."""
-        n = min(self.spec.max_candidates, max(self.spec.page_len, 50))
+        n = self.spec.typical_candidates
         dummy = Prepared(
             item_ids=[str(i) for i in range(n)],
             features=np.zeros((n, self.spec.n_item_features), dtype=np.float32),

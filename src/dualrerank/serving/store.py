@@ -28,6 +28,7 @@ MODEL_NAME = "dualrerank-reranker"  # the BentoML model name; the service serves
 FILES = {"generator": "generator.ckpt", "judge": "evaluator.ckpt", "teacher": "teacher.ckpt"}
 ENV_GENERATOR = "DUALRERANK_GENERATOR"  # nar | ar: start-up switch (the benchmark serves both)
 ENV_BATCHING = "DUALRERANK_BATCHING"  # 1 | 0: start-up switch (the benchmark measures both)
+ENV_BACKEND = "DUALRERANK_BACKEND"  # torch | onnx: start-up switch
 
 
 def files_digest(files: Mapping[str, Path]) -> str:
@@ -59,7 +60,8 @@ def import_reranker(sources: Mapping[str, Path], metadata: Mapping[str, Any]) ->
 
 def settings(metadata: Mapping[str, Any], env: Mapping[str, str]) -> PackageConfig:
     """The packaged ``package`` settings with the start-up switches from the environment applied."""
-    cfg = build(PackageConfig, metadata["package"], "packaged model's package settings")
+    packaged = {"backend": "torch", **metadata["package"]}  # models packaged before the setting existed ran torch
+    cfg = build(PackageConfig, packaged, "packaged model's package settings")
     changes: dict[str, Any] = {}
     if ENV_GENERATOR in env:
         if env[ENV_GENERATOR] not in ("nar", "ar"):
@@ -69,6 +71,10 @@ def settings(metadata: Mapping[str, Any], env: Mapping[str, str]) -> PackageConf
         if env[ENV_BATCHING] not in ("0", "1"):
             raise ConfigError(f"{ENV_BATCHING} must be '0' or '1', got {env[ENV_BATCHING]!r}")
         changes["batching"] = env[ENV_BATCHING] == "1"
+    if ENV_BACKEND in env:
+        if env[ENV_BACKEND] not in ("torch", "onnx"):
+            raise ConfigError(f"{ENV_BACKEND} must be 'torch' or 'onnx', got {env[ENV_BACKEND]!r}")
+        changes["backend"] = env[ENV_BACKEND]
     return replace(cfg, "packaged model's package settings", **changes)
 
 
@@ -86,6 +92,10 @@ def load_engine(folder: Path, metadata: Mapping[str, Any], tag: str, env: Mappin
             folder / FILES["generator"], folder / FILES["judge"], temperature=cfg.temperature, seed=cfg.seed
         )
     spec = ModelSpec(**metadata["spec"])
+    if cfg.backend == "onnx":
+        reranker = reranker.exported(
+            spec.typical_candidates, spec.default_n_samples, cfg.num_threads, spec.max_candidates
+        )
     return RerankEngine(
         reranker, spec, model_version(tag, digest, metadata), cfg.batching, cfg.max_batch_size, cfg.max_wait_ms
     )

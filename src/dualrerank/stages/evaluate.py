@@ -38,7 +38,7 @@ from dualrerank.models.teacher import ARTeacher
 from dualrerank.paths import Paths
 from dualrerank.reranking import Reranker
 
-SECTIONS = ("data", "world", "evaluate")
+SECTIONS = ("data", "world", "evaluate", "package")
 
 # model file -> policy name of its greedy list; Best-of-N runs over the last one found (the release candidate).
 NAR_MODELS = (("student", "nar_kd"), ("student_ldro", "nar_ldro"))
@@ -62,9 +62,15 @@ def build_policies(params: Params, paths: Paths, ev: EvalSet) -> list[Policy]:
     judge = ev.judges.get("evaluator") if ev.judges else None
     if best is not None and judge is not None:
         student, meta, name = best
-        judge = judge_with_rules(judge, meta)
+        # Best-of-N as it is served: on the served backend (ONNX Runtime: one export for every N) and threads
+        generator, judge = student, judge_with_rules(judge, meta)
+        if params.package.backend == "onnx":
+            n_candidates = int((~ev.tensors["pad_mask"]).sum(1).max())
+            n_lists, threads = cfg.gate.candidate_n_samples, params.package.num_threads
+            served = Reranker(student, judge).exported(n_candidates, n_lists, threads)
+            generator, judge = served.generator, served.judge  # type: ignore[assignment]
         for n in cfg.bon_sizes:
-            rr = Reranker(student, judge, temperature=cfg.bon_temperature, seed=cfg.seed)
+            rr = Reranker(generator, judge, temperature=cfg.bon_temperature, seed=cfg.seed)
             policies.append(generative(f"{name}_bon{n}", rr, n))
     return policies
 

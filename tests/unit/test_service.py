@@ -175,6 +175,32 @@ def test_bad_start_up_switches_are_refused(packaged):
     stored = bentoml.models.get(packaged[1])
     with pytest.raises(ConfigError, match="DUALRERANK_GENERATOR"):
         load_engine(Path(stored.path), stored.info.metadata, str(stored.tag), {"DUALRERANK_GENERATOR": "beam"})
+    with pytest.raises(ConfigError, match="DUALRERANK_BACKEND"):
+        load_engine(Path(stored.path), stored.info.metadata, str(stored.tag), {"DUALRERANK_BACKEND": "tvm"})
+
+
+def test_both_backends_serve_the_same_pages_and_older_packages_run_torch(packaged):
+    import bentoml
+
+    from dualrerank.reranking.exported import ExportedStudent
+
+    stored = bentoml.models.get(packaged[1])
+    meta = stored.info.metadata
+    assert meta["package"]["backend"] == "onnx"  # what params.yaml packages
+    served = load_engine(Path(stored.path), meta, str(stored.tag), {})
+    eager = load_engine(Path(stored.path), meta, str(stored.tag), {"DUALRERANK_BACKEND": "torch"})
+    assert isinstance(served.reranker.generator, ExportedStudent)
+    assert isinstance(eager.reranker.generator, NARStudent)
+    for seed, n in ((1, 8), (2, 30), (3, 3)):
+        body = request_body(n=n, seed=seed)
+        a, b = (asyncio.run(e.rerank(RerankRequest.model_validate(body))) for e in (served, eager))
+        assert a.ranking == b.ranking and a.scores.n_samples == b.scores.n_samples
+        assert a.scores.page == pytest.approx(b.scores.page, abs=1e-4)
+    old = {**meta, "package": {k: v for k, v in meta["package"].items() if k != "backend"}}
+    before = load_engine(Path(stored.path), old, str(stored.tag), {})  # packaged before the setting existed
+    assert isinstance(before.reranker.generator, NARStudent)
+    for engine in (served, eager, before):
+        engine.close()
 
 
 def test_micro_batcher_fails_one_batch_and_keeps_serving():

@@ -15,6 +15,9 @@ padded candidates may hold any value (``±inf``, NaN), it is never read.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -24,10 +27,12 @@ __all__ = [
     "available_mask",
     "gumbel_max_pages",
     "gumbel_max_sample",
+    "keyed_uniforms",
     "masked_sequential_argmax",
     "position_valid",
     "pre_dedup_argmax",
     "prefix_masked_log_softmax",
+    "request_seed",
     "sequence_log_prob",
 ]
 
@@ -145,6 +150,7 @@ def gumbel_max_pages(
     temperature: float = 1.0,
     include_greedy: bool = True,
     generator: torch.Generator | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> Tensor:
     """Vectorized masked Gumbel-Max: G exact samples from π per request (docs/method.md, Kool et al. 2019).
 
@@ -156,6 +162,8 @@ def gumbel_max_pages(
     :param logits: ``Tensor[B, K, N]``; :param pad_mask: ``BoolTensor[B, N]``.
     :param n_samples: G. :param include_greedy: sample 0 gets zero noise (the greedy list).
     :param generator: ``torch.Generator`` on the logits' device, for reproducible draws.
+    :param seeds: one seed per request instead of ``generator``: request b's noise comes from its own seed alone
+        (``keyed_uniforms``), so its lists do not depend on the batch it is in or on the padding.
     :return: ``LongTensor[B, G, K]``, PAD_INDEX at empty positions. The lists only: serving, which needs no
         probabilities, stops here; ``gumbel_max_sample`` adds their log-probabilities.
     """
@@ -164,11 +172,34 @@ def gumbel_max_pages(
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     B, K, N = logits.shape
-    u = torch.rand(B, n_samples, K, N, dtype=logits.dtype, device=logits.device, generator=generator)
+    if seeds is None:
+        u = torch.rand(B, n_samples, K, N, dtype=logits.dtype, device=logits.device, generator=generator)
+    else:
+        u = keyed_uniforms(seeds, pad_mask, n_samples, K).to(logits.device, logits.dtype)
     gumbel = -torch.log(-torch.log(u.clamp_min_(torch.finfo(logits.dtype).tiny)))  # [B, G, K, N]
     if include_greedy:
         gumbel[:, 0] = 0.0
     return _decode(logits.unsqueeze(1) + temperature * gumbel, pad_mask)  # [B, G, K]
+
+
+def request_seed(seed: int, key: str) -> int:
+    """A request's own seed: a stable hash of the reranker's ``seed`` and the request's ``key`` (its id)."""
+    digest = hashlib.blake2b(f"{seed}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1  # below 2**63: any torch.Generator takes it
+
+
+def keyed_uniforms(seeds: Sequence[int], pad_mask: Tensor, n_samples: int, K: int) -> Tensor:
+    """``[B, G, K, N]`` float32 uniforms in [0, 1): row b drawn from a generator seeded with ``seeds[b]`` over its
+    valid candidates only, in their order (padding gets 0.5, never read). A request's draws are thus the same in any
+    batch and under any padding, and its first ``g`` lists are the same for any ``G >= g``."""
+    B, N = pad_mask.shape
+    if len(seeds) != B:
+        raise ValueError(f"one seed per request: {len(seeds)} seeds for {B} requests")
+    u = torch.full((B, n_samples, K, N), 0.5)
+    for b, seed in enumerate(seeds):
+        valid = torch.nonzero(~pad_mask[b].cpu()).flatten()
+        u[b, :, :, valid] = torch.rand(n_samples, K, len(valid), generator=torch.Generator().manual_seed(int(seed)))
+    return u
 
 
 @torch.no_grad()

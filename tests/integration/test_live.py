@@ -80,6 +80,9 @@ def test_a_killed_service_and_a_killed_learner_lose_and_duplicate_nothing(projec
     assert rows(report, "ldro")[0]["failed_requests"] >= 1  # the injected fault, counted
     assert rows(report, "ldro")[1]["failed_requests"] == 0
     assert all(r["failed_requests"] == 0 for r in rows(report, "control"))
+    # the report reproduces control's pages in process (draws keyed by request), even across the restart
+    assert all(r["same_page_as_control"] >= 0.95 for r in rows(report, "control"))
+    assert rows(report, "ldro")[0]["same_page_as_control"] >= 0.95  # round 0: every arm serves the same version
     assert sum(r["requests"] for r in report["rounds"]) == 120
     swaps = [report["learning"][str(r)]["ldro"]["swap"] for r in (0, 1)]
     assert all(s["failed"] == 0 and s["probes"] > 0 for s in swaps)  # no request failed during a swap

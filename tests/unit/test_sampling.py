@@ -18,6 +18,7 @@ from dualrerank.sampling import (
     position_valid,
     pre_dedup_argmax,
     prefix_masked_log_softmax,
+    request_seed,
     sequence_log_prob,
 )
 
@@ -239,3 +240,35 @@ def test_bad_arguments_raise(inputs):
         prefix_masked_log_softmax(logits, pad_mask, target, temperature=-1.0)
     with pytest.raises(ValueError, match="n_samples"):
         gumbel_max_sample(logits, pad_mask, 0)
+
+
+# --- draws keyed by request ------------------------------------------------------------------------------------
+
+
+def test_keyed_draws_depend_on_the_request_seed_alone(inputs, junk_padding):
+    """A request's lists come from its own seed: the same alone, in any batch, padded further, or with fewer lists
+    drawn; another seed draws other lists; the greedy list stays first."""
+    logits, pad_mask, _ = inputs(seed=9)
+    seeds = [request_seed(0, f"r{b}") for b in range(len(logits))]
+    pages = gumbel_max_pages(logits, pad_mask, 8, seeds=seeds)
+    for b in range(len(logits)):
+        alone = gumbel_max_pages(logits[b : b + 1], pad_mask[b : b + 1], 8, seeds=seeds[b : b + 1])
+        assert torch.equal(alone[0], pages[b])
+    flipped = gumbel_max_pages(logits.flip(0), pad_mask.flip(0), 8, seeds=seeds[::-1])
+    assert torch.equal(flipped.flip(0), pages)
+    big_logits, big_pad = junk_padding(logits, pad_mask)
+    assert torch.equal(gumbel_max_pages(big_logits, big_pad, 8, seeds=seeds), pages)
+    assert torch.equal(gumbel_max_pages(logits, pad_mask, 3, seeds=seeds), pages[:, :3])
+    assert torch.equal(pages[:, 0], masked_sequential_argmax(logits, pad_mask))
+    other = gumbel_max_pages(logits, pad_mask, 8, seeds=[s + 1 for s in seeds])
+    assert not torch.equal(other[:2], pages[:2])  # the two requests with more than K candidates: other lists
+    assert (pages[:, :, 0] >= 0).all()
+    with pytest.raises(ValueError, match="one seed per request"):
+        gumbel_max_pages(logits, pad_mask, 8, seeds=seeds[:2])
+
+
+def test_request_seed_is_a_stable_hash_of_the_seed_and_the_key():
+    assert request_seed(0, "r1") == request_seed(0, "r1")
+    assert len({request_seed(0, "r1"), request_seed(1, "r1"), request_seed(0, "r2"), request_seed(0, "r10")}) == 4
+    assert 0 <= request_seed(7, "x" * 200) < 2**63
+    assert request_seed(0, "r1") == 2837381064146974786  # pinned: a served page must not change across releases

@@ -127,6 +127,20 @@ def test_concurrent_requests_share_a_batch_and_match_one_at_a_time(service):
     assert max(service.engine.batcher.batch_sizes[before:]) > 1
 
 
+def test_a_request_id_keys_the_draws_so_a_request_gets_the_same_page_in_any_batch(service):
+    bodies = [request_body(n=8 + 3 * i, seed=40 + i, n_samples=8) for i in range(6)]
+    alone = [rerank(service, b).ranking for b in bodies]
+
+    async def together():
+        return await asyncio.gather(*(service.rerank(RerankRequest.model_validate(b)) for b in bodies[::-1]))
+
+    assert [o.ranking for o in asyncio.run(together())][::-1] == alone
+    assert [rerank(service, b).ranking for b in bodies] == alone
+    anonymous = [{k: v for k, v in b.items() if k != "request_id"} for b in bodies]
+    first, second = ([rerank(service, b).ranking for b in anonymous] for _ in range(2))
+    assert first != second  # without an id, each call draws from the service's stream
+
+
 def test_model_dependent_errors_are_invalid_argument_naming_the_field(service):
     with pytest.raises(InvalidArgument, match=r"candidates\.2\.features: expected 5 values, got 4"):
         body = request_body(n=4)

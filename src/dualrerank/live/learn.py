@@ -18,10 +18,10 @@ from dualrerank import metrics, registry
 from dualrerank.config import Params
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates, table_to_slates
-from dualrerank.evaluation.policies import generative, run_policy
 from dualrerank.evaluation.scoring import batched_scores
 from dualrerank.live.arms import unit_hash
 from dualrerank.live.logstore import SERVED_COLUMNS
+from dualrerank.models.components import SlateInputs
 from dualrerank.models.evaluator import ListEvaluator
 from dualrerank.models.io import load_as
 from dualrerank.models.student import NARStudent
@@ -103,11 +103,17 @@ def finetune_arm(
 
 
 def best_of_n_pages(
-    generator: Path, judge: Path, tensors: dict[str, torch.Tensor], n: int, params: Params
+    generator: Path, judge: Path, tensors: dict[str, torch.Tensor], request_ids: np.ndarray, n: int, params: Params
 ) -> torch.Tensor:
-    """``[R, K]`` the served policy's pages: Best-of-``n`` of ``generator`` judged by ``judge`` (+ prior rules)."""
-    reranker = Reranker.from_files(generator, judge, temperature=params.evaluate.bon_temperature, seed=params.live.seed)
-    return run_policy(generative("served", reranker, n), tensors, params.evaluate.batch_size)
+    """``[R, K]`` the pages a service of ``generator`` + ``judge`` (+ prior rules) serves to requests ``request_ids``
+    with Best-of-``n``: the served temperature and seed, each request's draws keyed by its id as in the service."""
+    reranker = Reranker.from_files(generator, judge, temperature=params.package.temperature, seed=params.package.seed)
+    keys = [str(int(i)) for i in request_ids]
+    batch, out = params.evaluate.batch_size, []
+    for s in range(0, len(keys), batch):
+        x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in tensors.items()})
+        out.append(reranker.rerank(x, n, keys[s : s + batch]).pages)
+    return torch.cat(out)
 
 
 def gate(
@@ -134,7 +140,7 @@ def served_metadata(params: Params, generator: Path, meta: SlateMeta, viewport: 
     return {
         "n_samples": params.live.n_samples,
         "temperature": params.evaluate.bon_temperature,
-        "seed": params.live.seed,
+        "seed": params.package.seed,
         "page_len": hp["page_len"],
         "n_item_features": hp["n_item_features"],
         "n_context_features": hp["n_context_features"],

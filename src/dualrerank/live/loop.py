@@ -339,9 +339,9 @@ class LiveLoop:
         meta = {**record["meta"], "stage": "live", "method": arm, "round": r, "parent_version": s["version"]}
         save_model(generator, "student", record["hparams"], run.net, meta)
         judge = Path(evaluators["evaluator"])
-        t = slate_tensors(gate)
-        current = learn.best_of_n_pages(Path(s["generator"]), Path(s["judge"]), t, self.cfg.n_samples, self.params)
-        challenger = learn.best_of_n_pages(generator, judge, t, self.cfg.n_samples, self.params)
+        t, ids, n = slate_tensors(gate), gate.request_id, self.cfg.n_samples
+        current = learn.best_of_n_pages(Path(s["generator"]), Path(s["judge"]), t, ids, n, self.params)
+        challenger = learn.best_of_n_pages(generator, judge, t, ids, n, self.params)
         heldout = Judge.from_file(Path(evaluators["evaluator_heldout"]))
         verdict = learn.gate(heldout, t, current, challenger, self.cfg.min_improvement)
         tags = {"live.arm": arm, "live.round": str(r), "live.parent_version": s["version"]}

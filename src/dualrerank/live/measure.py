@@ -37,19 +37,23 @@ class Truth:
         self, r: int, requests: RequestSet, table: pd.DataFrame, arms: dict[str, dict], failed: dict[str, int]
     ) -> list[dict[str, Any]]:
         """One row per arm of round ``r``'s logged ``table``: the world's expected utility of the pages it served,
-        its logged reward, and its gain over control with the covariate "what control's version would have
-        served on the same request". ``arms``: each arm's serving version; ``failed``: failed attempts per arm."""
+        its logged reward, and its gain over control with the covariate "what control's version serves on the same
+        request" (its draws keyed by the request, as in the service: on control's own requests, the very page
+        served; ``same_page_as_control`` says how often). ``arms``: each arm's serving version; ``failed``: failed
+        attempts per arm."""
         K = self.meta.page_len
         slates = learn.logs_to_slates(table, self.meta)
         ids = slates.request_id.astype(np.int64)
         world = self.world.at(r, requests.subset(ids - int(requests.request_id[0])))
-        u = world.utility(world.requests, served_pages(table, ids, world.requests.item_id, K))
+        served = served_pages(table, ids, world.requests.item_id, K)
+        u = world.utility(world.requests, served)
         control = arms["control"]
         tensors = slate_tensors(slates)
         counterfactual = learn.best_of_n_pages(
-            Path(control["generator"]), Path(control["judge"]), tensors, self.cfg.n_samples, self.params
+            Path(control["generator"]), Path(control["judge"]), tensors, ids, self.cfg.n_samples, self.params
         )
         c = world.utility(world.requests, counterfactual.numpy())
+        same = (served == counterfactual.numpy()).all(axis=1)
         arm_of = table.groupby(S.REQUEST_ID)[ARM].first()
         arm_of.index = arm_of.index.astype(np.int64)
         arm_of = arm_of.reindex(ids).to_numpy()
@@ -66,6 +70,7 @@ class Truth:
                 "failed_requests": int(failed.get(arm, 0)),
                 "served_true_utility": mean,
                 "served_true_utility_ci95": half,
+                "same_page_as_control": float(same[arm_of == arm].mean()),
                 "logged_reward": logged_reward(part, weights),
                 "version": arms[arm]["version"],
                 "model_version": str(part[MODEL_VERSION].mode().iloc[0]),
@@ -89,7 +94,7 @@ class Truth:
         if key not in self._offline:
             test = self._test()
             pages = learn.best_of_n_pages(
-                Path(s["generator"]), Path(s["judge"]), test["tensors"], self.cfg.n_samples, self.params
+                Path(s["generator"]), Path(s["judge"]), test["tensors"], test["ids"], self.cfg.n_samples, self.params
             )
             world = self.world.at(r, test["requests"])
             u = world.utility(world.requests, pages.numpy()).mean()
@@ -104,8 +109,9 @@ class Truth:
             tensors = slate_tensors(test)
             pointwise, _ = load_as(self.paths.model("pointwise"), PointwiseScorer)
             baseline = run_policy(score_and_sort(pointwise, self.meta.page_len), tensors).numpy()
-            requests = self.world.base.split_of(test.request_id.astype(np.int64))
-            self._test_cache = {"tensors": tensors, "requests": requests, "baseline": baseline}
+            ids = test.request_id.astype(np.int64)
+            requests = self.world.base.split_of(ids)
+            self._test_cache = {"tensors": tensors, "ids": ids, "requests": requests, "baseline": baseline}
         return self._test_cache
 
     def _oracle(self, r: int, requests: RequestSet) -> float:

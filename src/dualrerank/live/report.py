@@ -47,7 +47,7 @@ def round_lines(r: int, rs: dict[str, Any]) -> list[str]:
         f"live: round {r} {row['arm']:>7}: served true utility {row['served_true_utility']:.4f} "
         f"± {row['served_true_utility_ci95']:.4f}, vs control {row['served_gain_vs_control']:+.4f} "
         f"± {row['served_gain_vs_control_ci95']:.4f}, offline headroom {row['offline_headroom_captured']:.3f}, "
-        f"failed {row['failed_requests']}"
+        f"same page as control {row.get('same_page_as_control', float('nan')):.0%}, failed {row['failed_requests']}"
         for row in rs.get("rows", [])
     ]
     seconds = json.dumps({k: round(v, 1) for k, v in rs["seconds"].items()})
@@ -115,6 +115,7 @@ ROW_COLUMNS = (
     ("served_true_utility_ci95", "±{:.4f}"),
     ("served_gain_vs_control", "{:+.4f}"),
     ("served_gain_vs_control_ci95", "±{:.4f}"),
+    ("same_page_as_control", "{:.0%}"),
     ("logged_reward", "{:.4f}"),
     ("offline_headroom_captured", "{:.3f}"),
     ("version", "{}"),
@@ -129,7 +130,7 @@ def markdown_table(report: dict[str, Any]) -> str:
     head = "| " + " | ".join(name for name, _ in ROW_COLUMNS) + " |"
     lines = [head, "|" + "---|" * len(ROW_COLUMNS)]
     for row in report["rounds"]:
-        cells = (fmt.format(row[name]) if row[name] is not None else "-" for name, fmt in ROW_COLUMNS)
+        cells = (fmt.format(row[name]) if row.get(name) is not None else "-" for name, fmt in ROW_COLUMNS)
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"lost impressions: {report['lost_impressions']}; duplicated: {report['duplicated_impressions']}")

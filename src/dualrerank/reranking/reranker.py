@@ -8,7 +8,7 @@ AR mode wraps the teacher (greedy or beam) behind the same interface for side-by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
 from dualrerank.reranking.exported import ExportedEvaluator, ExportedStudent, candidate_sizes
 from dualrerank.rewards import RewardSpec, prior_rule_scorer
-from dualrerank.sampling import gumbel_max_pages, masked_sequential_argmax
+from dualrerank.sampling import gumbel_max_pages, masked_sequential_argmax, request_seed
 
 # A rule scorer maps (inputs, pages [B, G, K]) to an additive score [B, G] (prior rules: no feedback needed).
 RuleScorer = Callable[[SlateInputs, Tensor], Tensor]
@@ -108,15 +108,22 @@ class Reranker:
         self.judge = judge
         self.temperature, self.beam_width = temperature, beam_width
         self.mode = "ar" if isinstance(generator, ARTeacher) else "nar"
+        self.seed = seed
         self.rng = torch.Generator().manual_seed(seed)
 
     @torch.inference_mode()
-    def rerank(self, x: SlateInputs, n_samples: int | Tensor = 1) -> RerankResult:
+    def rerank(
+        self, x: SlateInputs, n_samples: int | Tensor = 1, keys: Sequence[str | None] | None = None
+    ) -> RerankResult:
         """Best page per request among its ``n_samples`` lists (1 = the greedy list, or the beam for AR).
 
         ``n_samples`` is one count for all requests or a ``[B]`` tensor (the service batches requests with
         different counts): ``max`` lists are drawn for all, and request b picks among its first ``n_b``.
         The draws are i.i.d. with the greedy list first, so that is exactly Best-of-``n_b``.
+
+        ``keys`` (the service's request ids): request b's draws come from ``request_seed(seed, keys[b])``, so the
+        same request gets the same page in any batch, on any replica and backend; a ``None`` key draws its seed
+        from the reranker's stream. Without ``keys`` all draws come from the stream.
         """
         B = x.pad_mask.shape[0]
         counts = torch.as_tensor(n_samples, dtype=torch.long, device=x.pad_mask.device).expand(B)
@@ -131,17 +138,24 @@ class Reranker:
             return RerankResult(masked_sequential_argmax(logits, x.pad_mask), nan, n_samples=counts.clamp(max=1))
         if self.judge is None:
             raise ValueError("Best-of-N needs a judge (evaluator)")
-        lists = self.draw(logits, x.pad_mask, G)
+        lists = self.draw(logits, x.pad_mask, G, keys)
         scores, slots = self.judge.score_parts(x, lists)  # [B, G], [B, G, K]: one batched evaluator pass
         eligible = torch.arange(G, device=counts.device) < counts[:, None]
         best = scores.masked_fill(~eligible, float("-inf")).argmax(dim=1)
         rows = torch.arange(B)
         return RerankResult(lists[rows, best], scores[rows, best], scores[:, 0], slots[rows, best], counts)
 
-    def draw(self, logits: Tensor, pad_mask: Tensor, n: int) -> Tensor:
+    def draw(self, logits: Tensor, pad_mask: Tensor, n: int, keys: Sequence[str | None] | None = None) -> Tensor:
         """``[B, n, K]`` the lists Best-of-``n`` chooses among, from NAR ``logits [B, K, N]``: the greedy list, then
-        ``n - 1`` Gumbel-Max draws at the serving temperature from this reranker's seeded stream."""
-        return gumbel_max_pages(logits, pad_mask, n, self.temperature, include_greedy=True, generator=self.rng)
+        ``n - 1`` Gumbel-Max draws at the serving temperature, from this reranker's seeded stream or, with
+        ``keys``, from each request's own seed."""
+        seeds = None
+        if keys is not None:
+            stream = torch.randint(2**62, (len(keys),), generator=self.rng).tolist()
+            seeds = [request_seed(self.seed, k) if k is not None else s for k, s in zip(keys, stream, strict=True)]
+        return gumbel_max_pages(
+            logits, pad_mask, n, self.temperature, include_greedy=True, generator=self.rng, seeds=seeds
+        )
 
     def exported(
         self, n_candidates: int, n_lists: int, threads: int | None = None, max_candidates: int | None = None
@@ -157,7 +171,7 @@ class Reranker:
         assert isinstance(self.generator, NARStudent)
         student = ExportedStudent(self.generator, threads, candidate_sizes(n_candidates, max_candidates))
         judge = self.judge.exported(self.page_len, n_candidates, n_lists, threads) if self.judge is not None else None
-        out = Reranker(student, judge, self.temperature, self.beam_width)
+        out = Reranker(student, judge, self.temperature, self.beam_width, self.seed)
         out.rng = self.rng  # the same seeded stream of draws
         return out
 

@@ -61,6 +61,7 @@ class Prepared:
     context: np.ndarray  # [Fc] float32
     upstream_score: np.ndarray  # [n] float32
     n_samples: int
+    request_id: str | None = None  # keys the request's draws: the same request gets the same page
 
 
 def prepare(request: RerankRequest, spec: ModelSpec) -> Prepared:
@@ -93,7 +94,7 @@ def prepare(request: RerankRequest, spec: ModelSpec) -> Prepared:
     _check_float32("candidates.{}.features", features)
     _check_float32("context", context[None])
     _check_float32("candidates.{}.upstream_score", score[:, None])
-    return Prepared([c.item_id for c in cands], features, context, score, n_samples)
+    return Prepared([c.item_id for c in cands], features, context, score, n_samples, request.request_id)
 
 
 def _check_float32(field: str, values: np.ndarray) -> None:

@@ -33,7 +33,7 @@ class RerankEngine:
     def rerank_batch(self, batch: Sequence[Prepared]) -> list[RerankResponse]:
         """One forward pass (generator, sampler, judge) for all of ``batch``; one response per request."""
         x, n_samples = collate(batch)
-        result = self.reranker.rerank(x, n_samples)
+        result = self.reranker.rerank(x, n_samples, [p.request_id for p in batch])
         return [respond(p, result, row, self.model_version) for row, p in enumerate(batch)]
 
     async def rerank(self, request: RerankRequest) -> RerankResponse:

@@ -195,10 +195,15 @@ def keyed_uniforms(seeds: Sequence[int], pad_mask: Tensor, n_samples: int, K: in
     B, N = pad_mask.shape
     if len(seeds) != B:
         raise ValueError(f"one seed per request: {len(seeds)} seeds for {B} requests")
-    u = torch.full((B, n_samples, K, N), 0.5)
+    u = torch.empty(B, n_samples, K, N)
     for b, seed in enumerate(seeds):
         valid = torch.nonzero(~pad_mask[b].cpu()).flatten()
-        u[b, :, :, valid] = torch.rand(n_samples, K, len(valid), generator=torch.Generator().manual_seed(int(seed)))
+        draws = torch.rand(n_samples, K, len(valid), generator=torch.Generator().manual_seed(int(seed)))
+        if len(valid) == N:
+            u[b] = draws
+        else:
+            u[b] = 0.5
+            u[b, :, :, valid] = draws
     return u
 
 

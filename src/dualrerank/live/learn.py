@@ -139,7 +139,7 @@ def served_metadata(params: Params, generator: Path, meta: SlateMeta, viewport: 
     hp = load_as(generator, NARStudent)[1]["hparams"]
     return {
         "n_samples": params.live.n_samples,
-        "temperature": params.evaluate.bon_temperature,
+        "temperature": params.package.temperature,
         "seed": params.package.seed,
         "page_len": hp["page_len"],
         "n_item_features": hp["n_item_features"],

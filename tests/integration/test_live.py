@@ -11,6 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import bentoml
 import pandas as pd
 import pytest
 import torch
@@ -19,6 +20,7 @@ import yaml
 from dualrerank import registry
 from dualrerank.config import load_params
 from dualrerank.live.loop import Faults, LearnerKilled, LiveLoop
+from dualrerank.serving.store import LIVE_MODEL_NAME, MODEL_NAME
 
 LIVE = {
     "rounds": 2,
@@ -90,6 +92,10 @@ def test_a_killed_service_and_a_killed_learner_lose_and_duplicate_nothing(projec
     promoted = report["learning"]["0"]["ldro"]["registered_version"]
     assert rows(report, "ldro")[1]["version"] == promoted
     assert rows(report, "ldro")[1]["model_version"].endswith(f"+mlflow-v{promoted}")
+    # the loop's versions have their own BentoML name: `bentoml serve` without a tag keeps serving the production
+    # cycle's package, never a live challenger
+    assert rows(report, "ldro")[1]["model_version"].startswith(f"{LIVE_MODEL_NAME}:")
+    assert all("data/live" not in str(m.info.metadata.get("sources")) for m in bentoml.models.list(MODEL_NAME))
     params = load_params(root / "params.yaml")
     assert (
         str(registry.by_alias(params, "live-ldro", root).version)

@@ -28,7 +28,7 @@ from dualrerank.models.student import NARStudent
 from dualrerank.models.teacher import ARTeacher
 from dualrerank.paths import Paths
 from dualrerank.reranking import Judge, Reranker
-from dualrerank.serving.store import import_reranker
+from dualrerank.serving.store import LIVE_MODEL_NAME, import_reranker
 from dualrerank.stages.evaluator_fit import fit_evaluator
 from dualrerank.stages.package import model_spec
 from dualrerank.training.finetuning import PolicyRun, reward_spec, stream_tensors, train_policy
@@ -156,7 +156,8 @@ def register(params: Params, root: Path, generator: Path, judge: Path, metadata:
 
 
 def package(params: Params, files: dict[str, Path], version: str) -> str:
-    """Import a version's files into the BentoML model store; the tag a service serves it by."""
+    """Import a version's files into the BentoML model store under the live loop's own name (so a service or
+    benchmark started without a tag keeps serving the production cycle's package); the tag a service serves it by."""
     metadata = {
         "spec": model_spec(files, params),
         "package": params.package.model_dump(),
@@ -164,4 +165,4 @@ def package(params: Params, files: dict[str, Path], version: str) -> str:
         "mlflow_model_version": version,
         "sources": {role: str(path) for role, path in files.items()},
     }
-    return import_reranker(files, metadata)[0]
+    return import_reranker(files, metadata, LIVE_MODEL_NAME)[0]

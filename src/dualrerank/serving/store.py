@@ -25,6 +25,7 @@ from dualrerank.serving.adapter import ModelSpec
 from dualrerank.serving.engine import RerankEngine
 
 MODEL_NAME = "dualrerank-reranker"  # the BentoML model name; the service serves its latest version
+LIVE_MODEL_NAME = "dualrerank-reranker-live"  # the live loop's versions: served by tag, never anyone's default
 FILES = {"generator": "generator.ckpt", "judge": "evaluator.ckpt", "teacher": "teacher.ckpt"}
 ENV_GENERATOR = "DUALRERANK_GENERATOR"  # nar | ar: start-up switch (the benchmark serves both)
 ENV_BATCHING = "DUALRERANK_BATCHING"  # 1 | 0: start-up switch (the benchmark measures both)
@@ -44,15 +45,17 @@ def packaged_files(folder: Path) -> dict[str, Path]:
     return {name: folder / name for name in FILES.values()}
 
 
-def import_reranker(sources: Mapping[str, Path], metadata: Mapping[str, Any]) -> tuple[str, str]:
-    """Copy the model files into a new version of ``MODEL_NAME`` in the BentoML store: ``(tag, sha256)``."""
+def import_reranker(
+    sources: Mapping[str, Path], metadata: Mapping[str, Any], name: str = MODEL_NAME
+) -> tuple[str, str]:
+    """Copy the model files into a new version of ``name`` in the BentoML store: ``(tag, sha256)``."""
     import bentoml
 
     if set(sources) != set(FILES):
         raise ValueError(f"need model files for {sorted(FILES)}, got {sorted(sources)}")
     digest = files_digest({FILES[role]: path for role, path in sources.items()})
     meta = {**metadata, "sha256": digest}
-    with bentoml.models.create(MODEL_NAME, labels={"project": "dual-rerank"}, metadata=meta) as model:
+    with bentoml.models.create(name, labels={"project": "dual-rerank"}, metadata=meta) as model:
         for role, src in sources.items():
             shutil.copy2(src, Path(model.path) / FILES[role])
     return str(model.tag), digest

@@ -29,6 +29,7 @@ LIVE = {
     "window": 40,
     "gate_requests": 16,
     "evaluator_epochs": 1,
+    "evaluator_val_requests": 12,
     "replay_rounds": 1,
     "n_samples": 4,
     "chunk": 20,

@@ -132,3 +132,19 @@ def test_a_request_keeps_its_evaluator_whichever_rounds_replay_it():
     np.testing.assert_array_equal(main_share(ids[::-1], 0.5), main[::-1])  # order and company do not matter
     np.testing.assert_array_equal(main_share(ids[1000:], 0.5), main[1000:])
     assert abs(main.mean() - 0.5) < 0.03
+
+
+def test_the_evaluators_update_is_validated_on_the_newest_logs(live: LiveWorld):
+    from dualrerank.data.slates import table_to_slates
+    from dualrerank.live.learn import recent_holdout
+
+    K, names = live.base.cfg.page_len, (item_feature_names(live.base.cfg), context_feature_names(live.base.cfg))
+    tables, rounds = [], {}
+    for r in (1, 0):  # the newer round first: the split goes by time, not by the order rows arrive in
+        req = rounds[r] = live.round_requests(r, 5, seed=1)
+        pages = np.tile(np.arange(K), (len(req), 1))
+        feedback = sample_responses(live.base.model, req, pages, np.random.default_rng(r))
+        tables.append(impressions_table(req, pages, feedback, *names))
+    fit, val = recent_holdout(table_to_slates(pd.concat(tables))[0], 3)
+    np.testing.assert_array_equal(val.request_id.astype(np.int64), rounds[1].request_id[-3:])
+    assert sorted(fit.request_id.astype(np.int64)) == sorted([*rounds[0].request_id, *rounds[1].request_id[:2]])

@@ -36,11 +36,14 @@ class LiveConfig(Section):
     n_samples: int  # Best-of-N size the services serve (the released size)
     window: int  # newest logged requests each learning arm is fine-tuned on
     gate_requests: int  # the newest requests of a round, kept out of its learning: the gate compares on them
-    evaluator_epochs: int  # epochs of the evaluators' warm-started update on the logs so far
+    evaluator_epochs: int  # at most this many epochs of the evaluators' warm-started update on the logs so far
+    evaluator_lr: float  # its learning rate (a gentle update keeps what the evaluators learned from varied pages)
+    evaluator_val_requests: int  # the newest learning requests held out of that update: it keeps its best epoch there
     replay_rounds: int  # earlier rounds' logs the evaluators see again beside the newest round's
     lr: dict[str, float]  # per learning arm
     min_improvement: float  # the challenger must beat the arm's current version by more than this (held-out)
     chunk: int  # requests served and logged per log-store append
+    batch_size: int  # requests per in-process Best-of-N pass (gate, report); the pages do not depend on it
     offline_requests: int | None  # test requests of the offline headroom (null: all)
     seed: int
     startup_timeout_s: float
@@ -53,7 +56,13 @@ class LiveConfig(Section):
         check(self.shares is None or len(self.shares) == len(self.arms), "live.shares: one share per arm, or null")
         check(all(a in self.lr for a in self.arms if a != "control"), "live.lr needs a rate for each learning arm")
         check(0 < self.gate_requests < self.requests_per_round, "live.gate_requests in (0, requests_per_round)")
-        check(self.window >= 1 and self.chunk >= 1 and self.n_samples >= 1, "window, chunk, n_samples >= 1")
+        check(
+            0 < self.evaluator_val_requests < self.requests_per_round - self.gate_requests,
+            "live.evaluator_val_requests in (0, requests_per_round - gate_requests)",
+        )
+        sizes = (self.window, self.chunk, self.n_samples, self.batch_size)
+        check(min(sizes) >= 1, "live.window, chunk, n_samples and batch_size must be >= 1")
         check(self.evaluator_epochs >= 1 and self.replay_rounds >= 0, "evaluator_epochs >= 1, replay_rounds >= 0")
+        check(self.evaluator_lr > 0, "live.evaluator_lr must be > 0")
         check(self.drift.round is None or self.drift.round < self.rounds, "live.drift.round must be < live.rounds")
         return self

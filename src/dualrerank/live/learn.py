@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from dualrerank import metrics, registry
-from dualrerank.config import Params
+from dualrerank.config import Params, replace
 from dualrerank.data.datamodule import slate_tensors
 from dualrerank.data.slates import SlateMeta, Slates, table_to_slates
 from dualrerank.evaluation.scoring import batched_scores
@@ -59,18 +59,36 @@ def main_share(request_ids: np.ndarray, share: float) -> np.ndarray:
     return np.array([unit_hash(str(r), "evaluators") < share for r in request_ids], dtype=bool)
 
 
+def recent_holdout(logs: Slates, n: int) -> tuple[Slates, Slates]:
+    """``logs`` (time-ordered) split into what the evaluators' update trains on and its newest ``n`` requests, on
+    which it is validated: the world as the loop serves it now, not as the training split saw it."""
+    cut = max(len(logs) - n, 0)
+    return logs.subset(np.arange(cut)), logs.subset(np.arange(cut, len(logs)))
+
+
 def update_evaluators(
-    params: Params, paths: Paths, meta: SlateMeta, logs: Slates, warm: dict[str, Path], dest: dict[str, Path]
+    params: Params,
+    paths: Paths,
+    meta: SlateMeta,
+    logs: Slates,
+    val: Slates,
+    warm: dict[str, Path],
+    dest: dict[str, Path],
 ) -> dict[str, float]:
-    """Both evaluators continue (warm start) on ``logs``, each on its own requests; written to ``dest``."""
-    val_t = slate_tensors(Slates.load(paths.split("val")))
+    """Both evaluators continue (warm start) on ``logs``, each on its own requests, at ``live.evaluator_lr`` for at
+    most ``live.evaluator_epochs`` epochs; each keeps its epoch of least loss on ``val`` (newer logs neither trains
+    on). Written to ``dest``."""
+    cfg, live = params.train_evaluator, params.live
+    optim = replace(cfg.optim, lr=live.evaluator_lr, max_epochs=live.evaluator_epochs)
+    params = params.model_copy(update={"train_evaluator": replace(cfg, optim=optim)})
+    val_t = slate_tensors(val)
     main = main_share(logs.request_id, params.train_evaluator.main_share)
     figures: dict[str, float] = {}
     for role, mask in zip(ROLES, (main, ~main), strict=True):
         part = logs.subset(np.flatnonzero(mask))
         figures |= fit_evaluator(
             params, paths, meta, role, part, val_t, dest[role].stem, ((params.live,), (warm[role],)), warm[role],
-            params.live.evaluator_epochs, dest=dest[role],
+            dest=dest[role],
         )  # fmt: skip
     return figures
 
@@ -109,7 +127,7 @@ def best_of_n_pages(
     with Best-of-``n``: the served temperature and seed, each request's draws keyed by its id as in the service."""
     reranker = Reranker.from_files(generator, judge, temperature=params.package.temperature, seed=params.package.seed)
     keys = [str(int(i)) for i in request_ids]
-    batch, out = params.evaluate.batch_size, []
+    batch, out = params.live.batch_size, []
     for s in range(0, len(keys), batch):
         x = SlateInputs.from_batch({k: v[s : s + batch] for k, v in tensors.items()})
         out.append(reranker.rerank(x, n, keys[s : s + batch]).pages)

@@ -11,7 +11,8 @@ up where the round stopped and never serves, logs or learns twice):
 3. **measurement** (for the report only): the world's expected utility of the pages served, per arm, and each
    served version's offline headroom on the test split;
 4. **learning**: both evaluators continue on the logs so far (the newest round plus ``replay_rounds``, without
-   the round's newest ``gate_requests``); each learning arm fine-tunes its current generator on the newest
+   the round's newest ``gate_requests``), each keeping its best epoch on the newest ``evaluator_val_requests`` of
+   them; each learning arm fine-tunes its current generator on the newest
    ``window`` requests, the held-out evaluator compares it with the current version on the gate requests, the
    challenger is registered, and only a winner moves the arm's alias and is swapped in (blue-green).
 
@@ -313,9 +314,9 @@ class LiveLoop:
         if "evaluators" not in rs:
             dest = {role: self.model_file(f"r{r:03d}_{role}") for role in learn.ROLES}
             warm = {role: Path(p) for role, p in self.state["evaluators"].items()}
-            self._timed(
-                rs, "evaluators", lambda: learn.update_evaluators(self.params, self.paths, self.meta, train, warm, dest)
-            )
+            fit, val = learn.recent_holdout(train, self.cfg.evaluator_val_requests)
+            update = learn.update_evaluators
+            self._timed(rs, "evaluators", lambda: update(self.params, self.paths, self.meta, fit, val, warm, dest))
             rs["evaluators"] = {role: str(p) for role, p in dest.items()}
             self.state["evaluators"] = rs["evaluators"]
             self.save()
@@ -352,8 +353,8 @@ class LiveLoop:
         if verdict["promote"]:
             registry.promote(self.params, version, self.paths.root, alias=f"live-{arm}")
             tag = learn.package(self.params, self._files(generator, judge), version)
-            n = {"n_samples": self.cfg.n_samples}  # probes during the swap: the gate requests, answers not logged
-            probes = [json.dumps(slate_body(gate, i) | n).encode() for i in range(min(len(gate), 64))]
+            size = {"n_samples": self.cfg.n_samples}  # probes during the swap: the gate requests, answers not logged
+            probes = [json.dumps(slate_body(gate, i) | size).encode() for i in range(min(len(gate), 64))]
             out["swap"] = self.services.swap_under_load(arm, tag, probes)
             scale_now = {k: v.tolist() for k, v in run.scale.items()} if arm == "ldro" else None
             self.state["arms"][arm] = {

@@ -33,6 +33,7 @@ from dualrerank.bench.traffic import rerank_body
 from dualrerank.world.requests import RequestSet
 
 GRACE_S = 1.0  # a request that read the old route has this long to be answered before the old process stops
+PROBE_GAP_S = 0.02  # between a swap's probes: about an arm's rate in the traffic phase, not a flood slowing the start
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # waits between the attempts of one request (a worker restarting)
 
 
@@ -185,6 +186,7 @@ class ArmServices:
             while not done.is_set():
                 versions.add(self.rerank(arm, probes[sent[0] % len(probes)])["model_version"])
                 sent[0] += 1
+                done.wait(PROBE_GAP_S)
 
         thread = threading.Thread(target=probe, daemon=True)
         t0 = time.perf_counter()

@@ -148,3 +148,26 @@ def test_the_evaluators_update_is_validated_on_the_newest_logs(live: LiveWorld):
     fit, val = recent_holdout(table_to_slates(pd.concat(tables))[0], 3)
     np.testing.assert_array_equal(val.request_id.astype(np.int64), rounds[1].request_id[-3:])
     assert sorted(fit.request_id.astype(np.int64)) == sorted([*rounds[0].request_id, *rounds[1].request_id[:2]])
+
+
+def test_the_evaluators_update_runs_at_the_live_rate_on_the_slice_it_is_given(live, monkeypatch, tmp_path):
+    from dualrerank.data.slates import table_to_slates
+    from dualrerank.live import learn
+    from dualrerank.paths import Paths
+
+    K, names = live.base.cfg.page_len, (item_feature_names(live.base.cfg), context_feature_names(live.base.cfg))
+    req = live.round_requests(0, 8, seed=1)
+    pages = np.tile(np.arange(K), (len(req), 1))
+    feedback = sample_responses(live.base.model, req, pages, np.random.default_rng(0))
+    fit, val = learn.recent_holdout(table_to_slates(impressions_table(req, pages, feedback, *names))[0], 3)
+    calls = []
+    monkeypatch.setattr(learn, "fit_evaluator", lambda params, *a, **kw: calls.append((params, a, kw)) or {})
+    params = repo_params()
+    params = params.model_copy(update={"live": replace(params.live, evaluator_lr=3e-5, evaluator_epochs=3)})
+    files = {role: tmp_path / f"{role}.ckpt" for role in learn.ROLES}
+    learn.update_evaluators(params, Paths(tmp_path), None, fit, val, files, files)  # type: ignore[arg-type]
+    assert [c[1][2] for c in calls] == list(learn.ROLES)  # (paths, meta, role, logs, val, ...)
+    for used, args, _ in calls:
+        assert (used.train_evaluator.optim.lr, used.train_evaluator.optim.max_epochs) == (3e-5, 3)
+        assert args[4]["pad_mask"].shape[0] == 3  # validated on the newest slice, not the production split
+    assert sum(len(c[1][3]) for c in calls) == len(fit)  # the two evaluators share the rest, disjoint

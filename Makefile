@@ -30,7 +30,12 @@ help:
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@# a download that arrives corrupted (pip: "do not match the hashes") or cut off fails one try: up to 3, the later ones past pip's cache
+	@for try in 1 2 3; do \
+	  cache=$$( [ $$try -gt 1 ] && echo --no-cache-dir ); \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check $$cache -e ".[dev]" && break; \
+	  [ $$try -lt 3 ] || exit 1; echo "pip install failed (try $$try of 3); trying again in 15 s"; sleep 15; \
+	done
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -9,8 +9,9 @@ import pytest
 
 from dualrerank.config import replace
 from dualrerank.live.logstore import LogStore
-from dualrerank.live.measure import adjusted_gain, logged_reward, served_pages
+from dualrerank.live.measure import adjusted_gain, logged_reward, reproduced_requests, served_pages
 from dualrerank.live.report import totals
+from dualrerank.live.services import ArmServices
 from dualrerank.live.stream import DAY, LiveWorld
 from dualrerank.world.logs import impressions_table
 from dualrerank.world.requests import STREAM_SECONDS, context_feature_names, item_feature_names
@@ -85,6 +86,22 @@ def test_the_covariate_narrows_the_interval_and_keeps_the_gain():
     plain = 1.96 * np.sqrt(u_arm.var() / n + u_ctl.var() / n)
     assert abs(gain - effect) < half and half < plain / 4  # the same answer, a far tighter interval
     assert abs((u_arm.mean() - u_ctl.mean()) - effect) < plain
+
+
+def test_the_report_reproduces_every_other_arms_control_page_and_a_check_of_controls_own():
+    is_control = np.array([True, False, True, True, False, True, False])
+    np.testing.assert_array_equal(reproduced_requests(is_control, 2), [0, 1, 2, 4, 6])
+    np.testing.assert_array_equal(reproduced_requests(is_control, 0), [1, 4, 6])
+    np.testing.assert_array_equal(reproduced_requests(is_control, 10), np.arange(7))
+
+
+def test_a_swap_takes_its_own_arms_failures_and_leaves_the_others(tmp_path):
+    services = ArmServices(tmp_path, tmp_path / "logs", 1.0)
+    services.failed.update({"ldro": 2, "grpo": 3})
+    assert services.take_failed("ldro") == {"ldro": 2}
+    assert services.take_failed("ldro") == {"ldro": 0}
+    assert services.take_failed() == {"grpo": 3}
+    assert services.take_failed() == {}
 
 
 def test_totals_count_lost_and_duplicated_impressions_from_the_store(tmp_path):

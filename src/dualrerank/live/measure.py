@@ -26,6 +26,8 @@ from dualrerank.models.pointwise import PointwiseScorer
 from dualrerank.paths import Paths
 from dualrerank.world.requests import RequestSet
 
+CONTROL_CHECK = 100  # control's own requests whose page is also reproduced in process: checks the reproduction
+
 
 class Truth:
     def __init__(self, params: Params, paths: Paths, world: LiveWorld, meta: SlateMeta) -> None:
@@ -38,25 +40,29 @@ class Truth:
     ) -> list[dict[str, Any]]:
         """One row per arm of round ``r``'s logged ``table``: the world's expected utility of the pages it served,
         its logged reward, and its gain over control with the covariate "what control's version serves on the same
-        request" (its draws keyed by the request, as in the service: on control's own requests, the very page
-        served; ``same_page_as_control`` says how often). ``arms``: each arm's serving version; ``failed``: failed
-        attempts per arm."""
+        request" (reproduced in process, its draws keyed by the request as in the service). On control's own requests
+        that is the page served; it is reproduced on the first ``CONTROL_CHECK`` of them all the same, and
+        ``same_page_as_control`` says how often the pages agree. ``arms``: each arm's serving version; ``failed``:
+        failed attempts per arm."""
         K = self.meta.page_len
         slates = learn.logs_to_slates(table, self.meta)
         ids = slates.request_id.astype(np.int64)
         world = self.world.at(r, requests.subset(ids - int(requests.request_id[0])))
         served = served_pages(table, ids, world.requests.item_id, K)
         u = world.utility(world.requests, served)
-        control = arms["control"]
-        tensors = slate_tensors(slates)
-        counterfactual = learn.best_of_n_pages(
-            Path(control["generator"]), Path(control["judge"]), tensors, ids, self.cfg.n_samples, self.params
-        )
-        c = world.utility(world.requests, counterfactual.numpy())
-        same = (served == counterfactual.numpy()).all(axis=1)
         arm_of = table.groupby(S.REQUEST_ID)[ARM].first()
         arm_of.index = arm_of.index.astype(np.int64)
         arm_of = arm_of.reindex(ids).to_numpy()
+        redo = reproduced_requests(arm_of == "control", CONTROL_CHECK)
+        control = arms["control"]
+        counterfactual = served.copy()
+        counterfactual[redo] = learn.best_of_n_pages(
+            Path(control["generator"]), Path(control["judge"]), slate_tensors(slates.subset(redo)), ids[redo],
+            self.cfg.n_samples, self.params,
+        ).numpy()  # fmt: skip
+        c = world.utility(world.requests, counterfactual)
+        same = np.full(len(ids), np.nan)
+        same[redo] = (served[redo] == counterfactual[redo]).all(axis=1)
         weights = {**self.params.data.reward.item, **self.params.data.reward.page}
         rows: dict[str, dict[str, Any]] = {}
         for arm in (a for a in self.cfg.arms if (arm_of == a).any()):
@@ -70,7 +76,7 @@ class Truth:
                 "failed_requests": int(failed.get(arm, 0)),
                 "served_true_utility": mean,
                 "served_true_utility_ci95": half,
-                "same_page_as_control": float(same[arm_of == arm].mean()),
+                "same_page_as_control": float(np.nanmean(same[arm_of == arm])),
                 "logged_reward": logged_reward(part, weights),
                 "version": arms[arm]["version"],
                 "model_version": str(part[MODEL_VERSION].mode().iloc[0]),
@@ -137,6 +143,12 @@ class Truth:
         best = world.oracle(world.requests, workers=max(os.cpu_count() or 1, 1))
         self.drifted_oracle_file.parent.mkdir(parents=True, exist_ok=True)
         np.savez(self.drifted_oracle_file, request_id=requests.request_id.astype(str), utility=best.utility)
+
+
+def reproduced_requests(is_control: np.ndarray, check: int) -> np.ndarray:
+    """Indices of the requests whose control page the report reproduces: every other arm's, and the first
+    ``check`` of control's own (the rest of control's are the pages it served)."""
+    return np.flatnonzero(~is_control | (np.cumsum(is_control) <= check))
 
 
 def served_pages(table: pd.DataFrame, ids: np.ndarray, item_ids: np.ndarray, K: int) -> np.ndarray:

@@ -1,7 +1,11 @@
 """The live loop's traffic source and its measurements: fresh requests past the stream, the drift, the
-covariate-adjusted comparison with control, and the totals read back from the log store."""
+covariate-adjusted comparison with control, the totals read back from the log store, and the small pieces of a
+round: the evaluators' update, the gate, the swaps' bookkeeping."""
 
 from __future__ import annotations
+
+from concurrent.futures import Future
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,6 +13,7 @@ import pytest
 
 from dualrerank.config import replace
 from dualrerank.live.logstore import LogStore
+from dualrerank.live.loop import LiveLoop
 from dualrerank.live.measure import adjusted_gain, logged_reward, reproduced_requests, served_pages
 from dualrerank.live.report import totals
 from dualrerank.live.services import ArmServices
@@ -102,6 +107,19 @@ def test_a_swap_takes_its_own_arms_failures_and_leaves_the_others(tmp_path):
     assert services.take_failed("ldro") == {"ldro": 0}
     assert services.take_failed() == {"grpo": 3}
     assert services.take_failed() == {}
+
+
+def test_a_rounds_swaps_are_recorded_when_done_and_a_failed_one_is_returned(capsys):
+    done, failed = Future(), Future()
+    done.set_result({"seconds": 9.0, "failed": 0})
+    failed.set_exception(RuntimeError("the new process did not start"))
+    rs = {"learned": {"ldro": {"swap": None}, "grpo": {"swap": None}}}
+    saved = []
+    loop = SimpleNamespace(save=lambda: saved.append(True))
+    errors = LiveLoop.join_swaps(loop, 3, rs, {"ldro": done, "grpo": failed})  # type: ignore[arg-type]
+    assert [str(e) for e in errors] == ["the new process did not start"]
+    assert rs["learned"] == {"ldro": {"swap": {"seconds": 9.0, "failed": 0}}, "grpo": {"swap": None}}
+    assert saved and "round 3 grpo: the swap to its promoted version failed" in capsys.readouterr().out
 
 
 def test_totals_count_lost_and_duplicated_impressions_from_the_store(tmp_path):

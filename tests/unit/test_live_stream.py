@@ -1,11 +1,8 @@
 """The live loop's traffic source and its measurements: fresh requests past the stream, the drift, the
 covariate-adjusted comparison with control, the totals read back from the log store, and the small pieces of a
-round: the evaluators' update, the gate, the swaps' bookkeeping."""
+round: the evaluators' update and the gate."""
 
 from __future__ import annotations
-
-from concurrent.futures import Future
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,10 +10,8 @@ import pytest
 
 from dualrerank.config import replace
 from dualrerank.live.logstore import LogStore
-from dualrerank.live.loop import LiveLoop
 from dualrerank.live.measure import adjusted_gain, logged_reward, reproduced_requests, served_pages
 from dualrerank.live.report import totals
-from dualrerank.live.services import ArmServices
 from dualrerank.live.stream import DAY, LiveWorld
 from dualrerank.world.logs import impressions_table
 from dualrerank.world.requests import STREAM_SECONDS, context_feature_names, item_feature_names
@@ -98,28 +93,6 @@ def test_the_report_reproduces_every_other_arms_control_page_and_a_check_of_cont
     np.testing.assert_array_equal(reproduced_requests(is_control, 2), [0, 1, 2, 4, 6])
     np.testing.assert_array_equal(reproduced_requests(is_control, 0), [1, 4, 6])
     np.testing.assert_array_equal(reproduced_requests(is_control, 10), np.arange(7))
-
-
-def test_a_swap_takes_its_own_arms_failures_and_leaves_the_others(tmp_path):
-    services = ArmServices(tmp_path, tmp_path / "logs", 1.0)
-    services.failed.update({"ldro": 2, "grpo": 3})
-    assert services.take_failed("ldro") == {"ldro": 2}
-    assert services.take_failed("ldro") == {"ldro": 0}
-    assert services.take_failed() == {"grpo": 3}
-    assert services.take_failed() == {}
-
-
-def test_a_rounds_swaps_are_recorded_when_done_and_a_failed_one_is_returned(capsys):
-    done, failed = Future(), Future()
-    done.set_result({"seconds": 9.0, "failed": 0})
-    failed.set_exception(RuntimeError("the new process did not start"))
-    rs = {"learned": {"ldro": {"swap": None}, "grpo": {"swap": None}}}
-    saved = []
-    loop = SimpleNamespace(save=lambda: saved.append(True))
-    errors = LiveLoop.join_swaps(loop, 3, rs, {"ldro": done, "grpo": failed})  # type: ignore[arg-type]
-    assert [str(e) for e in errors] == ["the new process did not start"]
-    assert rs["learned"] == {"ldro": {"swap": {"seconds": 9.0, "failed": 0}}, "grpo": {"swap": None}}
-    assert saved and "round 3 grpo: the swap to its promoted version failed" in capsys.readouterr().out
 
 
 def test_totals_count_lost_and_duplicated_impressions_from_the_store(tmp_path):

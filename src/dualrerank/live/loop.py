@@ -8,16 +8,13 @@ up where the round stopped and never serves, logs or learns twice):
    to the log store in chunks of ``live.chunk`` requests, skipping requests already logged;
 2. **validation**: the round's partition against the Great Expectations suite; a bad partition is moved to the
    store's quarantine with its report, and the round learns nothing from it;
-3. **learning**: both evaluators continue on the logs so far (the newest round plus ``replay_rounds``, without
+3. **measurement** (for the report only): the world's expected utility of the pages served, per arm, and each
+   served version's offline headroom on the test split;
+4. **learning**: both evaluators continue on the logs so far (the newest round plus ``replay_rounds``, without
    the round's newest ``gate_requests``), each keeping its best epoch on the newest ``evaluator_val_requests`` of
    them; each learning arm fine-tunes its current generator on the newest
    ``window`` requests, the held-out evaluator compares it with the current version on the gate requests, the
-   challenger is registered, and only a winner moves the arm's alias and is swapped in (blue-green). A swap runs
-   in the background (its new process starting) while the next arm learns and the round is measured; the round
-   ends when every swap has;
-4. **measurement** (for the report only): the world's expected utility of the pages served, per arm, and each
-   served version's offline headroom on the test split (the versions that served the round, kept in its state
-   when it starts).
+   challenger is registered, and only a winner moves the arm's alias and is swapped in (blue-green).
 
 ``Faults`` injects the failures the tests exercise: a service killed mid-round, a learner killed mid-round, a
 corrupt partition and a worse challenger.
@@ -33,7 +30,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +101,6 @@ class LiveLoop:
         self.viewport = world.cfg.viewport
         self.state: dict[str, Any] = self._load_state()
         self.truth = Truth(params, self.paths, self.world, self.meta)
-        self.swapper = ThreadPoolExecutor(max_workers=len(LEARNING_ARMS), thread_name_prefix="live-swap")
 
     # --- state ------------------------------------------------------------------------------------
     @property
@@ -207,7 +202,6 @@ class LiveLoop:
 
     def run_round(self, r: int) -> None:
         rs = self.state["rounds"].setdefault(str(r), {"seconds": {}, "failed_requests": {}})
-        rs.setdefault("arms", json.loads(json.dumps(self.state["arms"])))  # the versions serving this round
         requests = self.world.round_requests(r, self.cfg.requests_per_round, self.cfg.seed)
         arms = assign_arms(requests.user, self.cfg.arms, self.cfg.shares, salt=f"live-{self.cfg.seed}")
         drift = " (the world has drifted)" if self.world.drifted(r) else ""
@@ -224,17 +218,11 @@ class LiveLoop:
             if "validation" not in rs:
                 self._timed(rs, "validation", lambda: self.validate(r, rs))
                 self.save()
-            swaps: dict[str, Future[dict[str, Any]]] = {}  # an arm's swap to its promoted version, under way
-            try:
-                if rs["validation"] == "passed":
-                    self.learn(r, requests, rs, swaps)
-                if "rows" not in rs:
-                    rs["rows"] = self._timed(rs, "measurement", lambda: self.measure(r, requests, rs))
-                    self.save()
-            finally:  # no process left starting behind a failed round: the services stop after this
-                failed = self._timed(rs, "swap_wait", lambda: self.join_swaps(r, rs, swaps))
-            if failed:
-                raise failed[0]
+            if "rows" not in rs:
+                rs["rows"] = self._timed(rs, "measurement", lambda: self.measure(r, requests, rs))
+                self.save()
+            if rs["validation"] == "passed":
+                self.learn(r, requests, rs)
             rs["done"] = True
             self.save()
             self._timed(rs, "record", lambda: self.record(r))
@@ -310,15 +298,14 @@ class LiveLoop:
 
     # --- 3. measurement (the world's truth: report only) --------------------------------------------
     def measure(self, r: int, requests: RequestSet, rs: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.truth.rows(r, requests, self.round_table(r), rs["arms"], rs["failed_requests"])
+        return self.truth.rows(r, requests, self.round_table(r), self.state["arms"], rs["failed_requests"])
 
     def round_table(self, r: int) -> pd.DataFrame:
         path = self.store.partition(r)
         return pd.read_parquet(path if path.exists() else self.store.quarantined(r))
 
     # --- 4. learning ------------------------------------------------------------------------------
-    def learn(self, r: int, requests: RequestSet, rs: dict[str, Any], swaps: dict[str, Future[dict[str, Any]]]) -> None:
-        """The evaluators' update, then each learning arm in turn; a promoted arm's swap is added to ``swaps``."""
+    def learn(self, r: int, requests: RequestSet, rs: dict[str, Any]) -> None:
         rounds = [q for q in range(r - self.cfg.replay_rounds, r + 1) if q in self.store.rounds()]
         slates = learn.logs_to_slates(self.store.read(rounds), self.meta)
         gate_ids = set(requests.request_id[-self.cfg.gate_requests :].astype(str))
@@ -336,19 +323,11 @@ class LiveLoop:
         learned = rs.setdefault("learned", {})
         for arm in (a for a in self.cfg.arms if a in LEARNING_ARMS and a not in learned):
             t0 = time.perf_counter()
-            learned[arm] = self.learn_arm(r, arm, train, gate, rs["evaluators"], swaps)
+            learned[arm] = self.learn_arm(r, arm, train, gate, rs["evaluators"])
             rs["seconds"][f"learn_{arm}"] = time.perf_counter() - t0
             self.save()
 
-    def learn_arm(
-        self,
-        r: int,
-        arm: str,
-        train: Slates,
-        gate: Slates,
-        evaluators: dict[str, str],
-        swaps: dict[str, Future[dict[str, Any]]],
-    ) -> dict[str, Any]:
+    def learn_arm(self, r: int, arm: str, train: Slates, gate: Slates, evaluators: dict[str, str]) -> dict[str, Any]:
         s = self.state["arms"][arm]
         scale = {k: torch.tensor(v) for k, v in s["scale"].items()} if s["scale"] else None
         run, record = learn.finetune_arm(
@@ -376,8 +355,7 @@ class LiveLoop:
             tag = learn.package(self.params, self._files(generator, judge), version)
             size = {"n_samples": self.cfg.n_samples}  # probes during the swap: the gate requests, answers not logged
             probes = [json.dumps(slate_body(gate, i) | size).encode() for i in range(min(len(gate), 64))]
-            swaps[arm] = self.swapper.submit(self.services.swap_under_load, arm, tag, probes)
-            out["swap"] = None  # until it is done (``join_swaps``); a rerun after a crash starts the new version
+            out["swap"] = self.services.swap_under_load(arm, tag, probes)
             scale_now = {k: v.tolist() for k, v in run.scale.items()} if arm == "ldro" else None
             self.state["arms"][arm] = {
                 "version": version, "tag": tag, "generator": str(generator), "judge": str(judge), "scale": scale_now,
@@ -391,20 +369,6 @@ class LiveLoop:
             flush=True,
         )
         return out
-
-    def join_swaps(self, r: int, rs: dict[str, Any], swaps: dict[str, Future[dict[str, Any]]]) -> list[BaseException]:
-        """Wait for the round's swaps; record each one done in its arm's learning record. Returns the errors of
-        those that failed (printed too, since a round that failed already raises its own)."""
-        errors = []
-        for arm, swap in swaps.items():
-            error = swap.exception()
-            if error is None:
-                rs["learned"][arm]["swap"] = swap.result()
-            else:
-                errors.append(error)
-                print(f"live: round {r} {arm}: the swap to its promoted version failed: {error!r}", flush=True)
-        self.save()
-        return errors
 
     # --- records ----------------------------------------------------------------------------------
     def record(self, r: int) -> None:

@@ -195,7 +195,7 @@ class ArmServices:
         time.sleep(0.5)  # the probe reaches the new process
         done.set()
         thread.join()
-        failed = self.take_failed(arm).get(arm, 0)  # this arm's only: another arm may be swapping meanwhile
+        failed = self.take_failed().get(arm, 0)
         return {
             "seconds": time.perf_counter() - t0,
             "probes": sent[0],
@@ -204,10 +204,8 @@ class ArmServices:
             "now": new.version,
         }
 
-    def take_failed(self, arm: str | None = None) -> dict[str, int]:
-        """Failed attempts per arm (only ``arm``'s if given) since they were last taken."""
+    def take_failed(self) -> dict[str, int]:
+        """Failed attempts per arm since the last call."""
         with self.lock:
-            if arm is not None:
-                return {arm: self.failed.pop(arm, 0)}
             counts, self.failed = dict(self.failed), Counter()
         return counts

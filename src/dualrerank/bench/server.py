@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,10 +27,34 @@ from dualrerank.childenv import code_env
 SERVICE = "dualrerank.serving.service:Reranker"
 
 
+EPHEMERAL_FALLBACK = (32768, 60999)  # Linux's default range, where /proc does not say
+
+
+def ephemeral_ports(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> tuple[int, int]:
+    """The kernel's range of ports for sockets bound to port 0 (``EPHEMERAL_FALLBACK`` if it cannot be read)."""
+    try:
+        low, high = (int(v) for v in path.read_text().split())
+    except (OSError, ValueError):
+        return EPHEMERAL_FALLBACK
+    return low, high
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port on 127.0.0.1 for a server to bind a moment later, taken below the ephemeral range. A port from
+    that range (what binding port 0 gives) may be handed again to the next socket bound to port 0 before the server
+    binds it: BentoML binds such sockets for its own processes as it starts, and one did take the port meant for
+    the HTTP server (``Address already in use``)."""
+    low = ephemeral_ports()[0]
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 10000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port found below {low}")
 
 
 def start_server(

@@ -191,10 +191,12 @@ class ArmServices:
         thread = threading.Thread(target=probe, daemon=True)
         t0 = time.perf_counter()
         thread.start()
-        new = self.swap(arm, tag)
-        time.sleep(0.5)  # the probe reaches the new process
-        done.set()
-        thread.join()
+        try:
+            new = self.swap(arm, tag)
+            time.sleep(0.5)  # the probe reaches the new process
+        finally:  # a failed swap too: the probes stop before the caller stops the services
+            done.set()
+            thread.join()
         failed = self.take_failed().get(arm, 0)
         return {
             "seconds": time.perf_counter() - t0,
